@@ -14,4 +14,6 @@ import os
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH"):
     os.environ.pop(_name, None)
+# A token file in the developer's own Hugging Face home must not leak into the suite either.
+os.environ["HF_HOME"] = os.path.join(os.path.dirname(__file__), ".no-hf-home")
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
