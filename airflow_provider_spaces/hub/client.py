@@ -135,7 +135,7 @@ class SpacesClient:
             user_agent or f"airflow-provider-spaces/{__version__} requests/{requests.__version__}"
         )
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else _new_session(self.endpoint)
         self._sleep = sleep
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
@@ -446,6 +446,22 @@ class SpacesClient:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
+
+
+def _new_session(endpoint: str) -> requests.Session:
+    """Create the client's own session, reading proxy and CA settings from the environment once.
+
+    Left to itself, requests reads the whole environment again (proxies, CA bundle, ``.netrc``) on
+    every request, which costs about as much as a loopback round trip. A client serves one task or
+    one trigger, so the settings in force when it is built are the ones it keeps.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(endpoint))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    return session
 
 
 def _short(error: BaseException) -> str:

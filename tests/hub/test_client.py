@@ -648,6 +648,19 @@ class TestConstruction:
         assert session.get(f"{hub.url}{RUNTIME_PATH}", timeout=2).status_code == 200  # still usable
         session.close()
 
+    def test_a_proxy_from_the_environment_is_used(
+        self, hub: Any, make_client: Callable[..., SpacesClient], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", hub.url)  # the scripted Hub plays the proxy
+        hub.reply("GET", RUNTIME_PATH, {"stage": "RUNNING"})
+
+        # Nothing listens on port 9: only a request sent through the proxy gets an answer.
+        make_client(endpoint="http://127.0.0.1:9").get_space_runtime(SPACE)
+
+        assert only_request(hub).headers["Host"] == "127.0.0.1:9"
+
     def test_the_latest_rate_limit_state_is_exposed(self, hub: Any, client: SpacesClient) -> None:
         headers = {"RateLimit": '"api";r=998;t=250', "RateLimit-Policy": '"fixed window";"api";q=1000;w=300'}
         hub.reply("GET", RUNTIME_PATH, {"stage": "RUNNING"}, headers=headers)
