@@ -7,16 +7,16 @@ rules of :mod:`~airflow_provider_spaces.hub.retry`.
 Which calls are repeated after a failure where the Hub may already have acted (read timeout,
 connection dropped after sending, 500/502/504), and why:
 
-=================================================  ======  ===========================================
-call                                               repeat  why
-=================================================  ======  ===========================================
-every GET (runtime, info, secrets, variables, ...)  yes    reading twice changes nothing
-hardware, sleep time, pause, dev mode              yes     each sets a state; a repeat lands in it again
-secrets and variables: add (upsert) and delete     yes     same key and value give the same result
-restart (and factory reboot)                       no      a second restart restarts the app again
-duplicate                                          no      settled by checking whether the target exists
-storage request and delete (legacy)                no      a repeat after success is refused with 400
-=================================================  ======  ===========================================
+=====================================  ======  =============================================
+call                                   repeat  why
+=====================================  ======  =============================================
+every GET (runtime, secrets, ...)      yes     reading twice changes nothing
+hardware, sleep time, pause, dev mode  yes     each sets a state; a repeat lands in it again
+secret and variable upsert, delete     yes     the same key and value give the same result
+restart (and factory reboot)           no      a second restart restarts the app again
+duplicate                              no      settled by checking whether the target exists
+storage request and delete (legacy)    no      a repeat after success is refused with 400
+=====================================  ======  =============================================
 
 When the Hub certainly did not act (connection refused, connect timeout, 429, 503), every call may
 be repeated, within the policy's attempts and time budget.
@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Any
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from airflow_provider_spaces import __version__
 from airflow_provider_spaces.hub import protocol
@@ -151,7 +152,12 @@ class SpacesClient:
 
     @property
     def rate_limit(self) -> RateLimitState | None:
-        """Return the rate-limit state from the latest answer that carried the headers."""
+        """Return the rate-limit state from the latest answer that carried the headers.
+
+        The client only waits once the Hub answers 429; it does not slow down as the quota runs
+        low. Callers that poll many Spaces with one token read this to pace themselves; pacing
+        here would need one budget shared by every client of the token, across processes.
+        """
         return self._rate_limit
 
     def close(self) -> None:
@@ -325,6 +331,8 @@ class SpacesClient:
             ).strip()
             raise failure from None
 
+        # A target that existed before this call is misreported as made by it; telling the two
+        # apart would take a read of the target before every duplicate.
         log.warning("Space %s exists now; counting it as made by this duplicate", to_id)
         return DuplicateResult(url=space_url(self.endpoint, to_id), space_id=to_id, created=True)
 
@@ -491,15 +499,17 @@ def _before_sending(error: requests.RequestException) -> bool:
 
     requests wraps urllib3's failure: a connect timeout, a refused connection or an unknown host
     arrive as a ``MaxRetryError`` whose reason is a connect error; anything later (a read timeout,
-    a connection reset while waiting) may come after the Hub received the request. A pooled
-    connection the Hub closed while idle also fails late and counts as "may have acted": for
-    restart and duplicate that errs on the side of not repeating them.
+    a connection reset while waiting) may come after the Hub received the request.
+
+    A pooled connection that the Hub closes just as a request goes out also fails late and counts
+    as "may have acted", so a restart or duplicate is then not repeated although it could be.
+    urllib3 checks pooled connections before reuse, which keeps this to a narrow race; ruling it
+    out would need the HTTP layer to say whether any byte of the request was written.
     """
     if isinstance(
         error, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError)
     ):
         return True
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
     cause = error.args[0] if error.args else None
     return isinstance(cause, MaxRetryError) and isinstance(cause.reason, ConnectTimeoutError)

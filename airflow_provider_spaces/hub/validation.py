@@ -30,7 +30,9 @@ NEVER_SLEEP = -1
 VISIBILITIES = ("public", "private", "protected")
 
 _NAME_CHARACTERS = re.compile(r"[A-Za-z0-9._-]+")
-# Secrets and variables become environment variables of the Space's container.
+# Secrets and variables become environment variables of the Space's container, so their keys
+# follow the portable rule for environment variable names. The Hub's own rule is not published;
+# if it turns out to accept more (or less), this pattern is the one place to change.
 _KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FLAVOR_PATTERN = re.compile(r"\S+")
 _SHOWN_CHARACTERS = 100
