@@ -61,6 +61,9 @@ class HubMiddleware:
         self.admin = admin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         request_id = uuid.uuid4().hex
@@ -97,6 +100,9 @@ class HubMiddleware:
         if hub.take_http_fault("drop", space_id, method) is not None:
             entry["fault"] = "drop"
             hub.record(entry)
+            log.info(
+                "Dropping the connection of %s %s as scripted (request %s)", method, scope["path"], request_id
+            )
             await _drop(send)
             return
         slow = hub.take_http_fault("slow", space_id, method)
@@ -295,6 +301,17 @@ def _move_clock(hub: EmulatedHub, body: dict[str, Any]) -> dict[str, Any]:
 
 
 # == helpers ======================================================================================
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    # Nothing to set up or tear down: the hub's state lives outside the event loop.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -105,6 +105,7 @@ class HubEmulator:
 
         if self._seed_demo and not self.hub.spaces:
             self.hub.seed_demo()
+        _quiet_scripted_drops()
         sock = _listening_socket(self._host, self._port)
         config = uvicorn.Config(
             build_app(self.hub),
@@ -285,6 +286,22 @@ class HubEmulator:
                 self.stop()
                 raise RuntimeError(f"the Hub emulator did not start on {self._host}:{self._port}")
             time.sleep(0.005)
+
+
+class _ScriptedDropFilter(logging.Filter):
+    """Hide uvicorn's error line for a response cut short on purpose by a ``drop`` fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
+_DROP_FILTER = _ScriptedDropFilter()
+
+
+def _quiet_scripted_drops() -> None:
+    # The emulator cuts responses short only when a drop fault says so, and logs that itself.
+    # Adding the same filter object twice is a no-op.
+    logging.getLogger("uvicorn.error").addFilter(_DROP_FILTER)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
