@@ -10,6 +10,7 @@ module is imported only when a server starts.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_emulator"
 _SPACE_PATH = "/api/spaces/{namespace}/{name}"
 _MASK = "***"
-_LOOPBACK = ("127.", "::1", "localhost")
 
 Operation = Callable[[EmulatedHub, "Context"], Any]
 
@@ -49,7 +49,7 @@ class Context:
 
 def build_app(hub: EmulatedHub) -> ASGIApp:
     """Return the ASGI application serving ``hub``."""
-    return HubMiddleware(hub, _hub_router(hub), _admin_router(hub))
+    return HubMiddleware(hub, _hub_router(), _admin_router())
 
 
 class HubMiddleware:
@@ -79,8 +79,7 @@ class HubMiddleware:
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send, request_id: str, body: Any) -> None:
         extra = [(b"x-request-id", request_id.encode())]
-        client = (scope.get("client") or ("",))[0] or ""
-        if not client.startswith(_LOOPBACK):
+        if not _is_loopback(scope):
             response = JSONResponse({"error": "The emulator's admin API answers loopback clients only"}, 403)
             await response(scope, receive, _adding_headers(send, extra, None))
             return
@@ -123,6 +122,7 @@ class HubMiddleware:
             await self.api(scope, receive, _adding_headers(send, extra + quota_headers, status_box))
         entry["status"] = status_box[0] if status_box else None
         hub.record(entry)
+        log.debug("%s %s -> %s (request %s)", method, scope["path"], entry["status"], request_id)
 
     def _http_problem(
         self, space_id: str | None, method: str, quota: QuotaState, entry: dict[str, Any]
@@ -152,7 +152,7 @@ class HubMiddleware:
 # == Hub API ======================================================================================
 
 
-def _hub_router(hub: EmulatedHub) -> Router:
+def _hub_router() -> Router:
     space = _SPACE_PATH
     routes = [
         _route("/api/whoami-v2", "GET", lambda h, c, r: h.whoami(c.caller)),
@@ -181,7 +181,7 @@ def _hub_router(hub: EmulatedHub) -> Router:
             "POST",
             lambda h, c, r: h.duplicate(c.caller, _sid(r), c.body, str(r.base_url)),
         ),
-        Route(space + "/logs/{kind:str}", _logs_endpoint(hub), methods=["GET"]),
+        Route(space + "/logs/{kind:str}", _logs, methods=["GET"]),
     ]
     return _merged(routes)
 
@@ -219,19 +219,18 @@ def _route(path: str, method: str, operation: Callable[[EmulatedHub, Context, Re
     return Route(path, endpoint, methods=[method])
 
 
-def _logs_endpoint(hub: EmulatedHub) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        kind = request.path_params["kind"]
-        if kind not in ("build", "run"):
-            return await _not_found_response()
-        try:
-            events = hub.logs(request.scope["emulator"].caller, _sid(request), kind)
-        except HubProblem as problem:
-            return _error_response(problem, None)
-        text = "".join(f"data: {json.dumps(event)}\n\n" for event in events)
-        return Response(text, media_type="text/event-stream")
-
-    return endpoint
+async def _logs(request: Request) -> Response:
+    """Serve a Space's build or run log as server-sent events, then end the stream."""
+    kind = request.path_params["kind"]
+    if kind not in ("build", "run"):
+        return await _not_found_response()
+    hub: EmulatedHub = request.scope["emulator.hub"]
+    try:
+        events = hub.logs(request.scope["emulator"].caller, _sid(request), kind)
+    except HubProblem as problem:
+        return _error_response(problem, None)
+    text = "".join(f"data: {json.dumps(event)}\n\n" for event in events)
+    return Response(text, media_type="text/event-stream")
 
 
 def _sid(request: Request) -> str:
@@ -241,11 +240,12 @@ def _sid(request: Request) -> str:
 # == admin API ====================================================================================
 
 
-def _admin_router(hub: EmulatedHub) -> Router:
+def _admin_router() -> Router:
     space = ADMIN_PREFIX + "/spaces/{namespace}/{name}"
     routes = [
         _admin("/info", "GET", lambda h, b, r: _info(h)),
         _admin("/reset", "POST", lambda h, b, r: h.reset()),
+        _admin("/seed-demo", "POST", lambda h, b, r: h.seed_demo()),
         _admin("/tokens", "POST", lambda h, b, r: {"token": h.add_token(**b)}),
         _admin("/payment", "POST", lambda h, b, r: h.set_payment_method(b["namespace"], bool(b["enabled"]))),
         _admin("/spaces", "POST", lambda h, b, r: h.add_space(**b)),
@@ -402,6 +402,17 @@ async def _not_found_response() -> Response:
     return JSONResponse(
         {"error": message}, 404, headers={"X-Error-Code": "NotFound", "X-Error-Message": message}
     )
+
+
+def _is_loopback(scope: Scope) -> bool:
+    host = (scope.get("client") or ("",))[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def _space_of(path: str) -> str | None:

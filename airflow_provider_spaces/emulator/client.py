@@ -162,8 +162,8 @@ class EmulatorClient:
         self._call("POST", "/reset")
 
     def seed_demo(self) -> list[str]:
-        """Not offered over HTTP: start the server with ``--seed-demo`` instead."""
-        raise NotImplementedError("start the emulator with --seed-demo to get the demo Spaces")
+        """Add the demo Spaces; return their ids."""
+        return list(self._call("POST", "/seed-demo"))
 
     def _tokens(self) -> dict[str, Any]:
         if self._info is None:

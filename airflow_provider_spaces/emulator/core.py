@@ -11,6 +11,15 @@ Role choice: a read-only token asking for a change gets **401** (the Hub answers
 saying that the token's role is read and a write token is needed. 403 is kept for a write token
 that does not own the namespace, for paid hardware without a payment method, and for scripted
 refusals such as a quota.
+
+Time: everything runs on the emulated clock, the per-token quota window and the ``t=`` and
+``Retry-After`` seconds included. With a speed above 1 a client that sleeps what the headers say in
+real time waits longer than needed; tests that need a fresh window call ``advance``. Every request,
+a refused one included, counts against the quota, as a 429 does not give calls back.
+
+Known shortcomings, each to lift when a test needs it: persistent storage is kept as a tier but not
+billed in the ledger; ZeroGPU is treated as free hardware without its daily quota; the hardware
+catalog's CPU and RAM figures are approximate for the flavors it knows.
 """
 
 from __future__ import annotations
@@ -92,6 +101,7 @@ class TokenRecord:
 
     @property
     def namespaces(self) -> frozenset[str]:
+        """Return the namespaces this token owns: its owner and its orgs."""
         return frozenset((self.owner, *self.orgs))
 
 
@@ -105,6 +115,7 @@ class Caller:
 
     @property
     def owner(self) -> str | None:
+        """Return the token's owner, or None without a known token."""
         return self.token.owner if self.token else None
 
 
@@ -125,6 +136,7 @@ class QuotaState:
     exceeded: bool
 
     def headers(self) -> dict[str, str]:
+        """Return the ``RateLimit`` and ``RateLimit-Policy`` headers."""
         return {
             "RateLimit": f'"api";r={self.remaining};t={self.reset_seconds}',
             "RateLimit-Policy": f'"fixed window";"api";q={self.limit};w={self.window}',
@@ -361,11 +373,13 @@ class EmulatedHub:
             self.log.append(entry)
 
     def now(self) -> float:
+        """Return the emulated time."""
         return self.clock.now()
 
     # == Hub API ==================================================================================
 
     def whoami(self, caller: Caller) -> dict[str, Any]:
+        """Answer ``GET /api/whoami-v2``: the owner, its orgs and the token's role (never the token)."""
         token = self._require_token(caller)
         return {
             "type": "user",
@@ -382,6 +396,7 @@ class EmulatedHub:
         }
 
     def hardware_catalog(self) -> list[dict[str, Any]]:
+        """Answer ``GET /api/spaces/hardware`` from the built-in catalog, priced per minute."""
         entries = []
         for flavor in KNOWN_FLAVORS.values():
             per_minute = flavor.usd_per_minute if flavor.usd_per_hour else 0.0
@@ -410,6 +425,7 @@ class EmulatedHub:
         return entries
 
     def space_info(self, caller: Caller, space_id: str) -> dict[str, Any]:
+        """Answer ``GET /api/spaces/{id}``: repo info with the runtime under ``runtime``."""
         with self.lock:
             space = self._visible(caller, space_id)
             runtime = space.runtime()
@@ -431,10 +447,12 @@ class EmulatedHub:
             }
 
     def get_runtime(self, caller: Caller, space_id: str) -> dict[str, Any]:
+        """Answer ``GET .../runtime``."""
         with self.lock:
             return self._visible(caller, space_id).runtime()
 
     def request_hardware(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``POST .../hardware``: requested at once, current after the rebuild."""
         with self.lock:
             space, now = self._changing(caller, space_id, "hardware")
             self._refuse_static(space, "request hardware")
@@ -456,6 +474,7 @@ class EmulatedHub:
             return space.runtime()
 
     def set_sleep_time(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``POST .../sleeptime`` (paid hardware only)."""
         with self.lock:
             space, _ = self._changing(caller, space_id, "sleeptime")
             self._refuse_static(space, "set a sleep time")
@@ -465,6 +484,7 @@ class EmulatedHub:
             return space.runtime()
 
     def pause(self, caller: Caller, space_id: str) -> dict[str, Any]:
+        """Answer ``POST .../pause``: paused at once; pausing a paused Space changes nothing."""
         with self.lock:
             space, now = self._changing(caller, space_id, "pause")
             self._refuse_static(space, "pause")
@@ -473,6 +493,7 @@ class EmulatedHub:
             return space.runtime()
 
     def restart(self, caller: Caller, space_id: str, *, factory: bool) -> dict[str, Any]:
+        """Answer ``POST .../restart``, a factory reboot with ``factory``."""
         with self.lock:
             space, now = self._changing(caller, space_id, "restart")
             self._refuse_static(space, "restart")
@@ -482,6 +503,7 @@ class EmulatedHub:
             return space.runtime()
 
     def set_dev_mode(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``POST .../dev-mode``."""
         with self.lock:
             space, _ = self._changing(caller, space_id, "dev-mode")
             self._refuse_static(space, "use dev mode")
@@ -489,6 +511,7 @@ class EmulatedHub:
             return space.runtime()
 
     def upsert_secret(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``POST .../secrets``: add or update a secret, which restarts the app."""
         with self.lock:
             space, now = self._changing(caller, space_id, "secrets")
             key, entry = _keyed_entry(body, now)
@@ -498,6 +521,7 @@ class EmulatedHub:
             return {}
 
     def delete_secret(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``DELETE .../secrets``; an unknown key is not an error."""
         with self.lock:
             space, now = self._changing(caller, space_id, "secrets")
             key = _field(body, "key", str, required=True)
@@ -506,16 +530,19 @@ class EmulatedHub:
             return {}
 
     def list_secrets(self, caller: Caller, space_id: str) -> dict[str, Any]:
+        """Answer ``GET .../secrets``: keys and metadata, never values."""
         with self.lock:
             space = self._owned(caller, space_id)
             return {key: _public(entry, with_value=False) for key, entry in space.secrets.items()}
 
     def list_variables(self, caller: Caller, space_id: str) -> dict[str, Any]:
+        """Answer ``GET .../variables``."""
         with self.lock:
             space = self._visible(caller, space_id)
             return {key: _public(entry, with_value=True) for key, entry in space.variables.items()}
 
     def upsert_variable(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``POST .../variables`` with the whole map after the change."""
         with self.lock:
             space, now = self._changing(caller, space_id, "variables")
             key, entry = _keyed_entry(body, now)
@@ -523,12 +550,14 @@ class EmulatedHub:
             return {key: _public(entry, with_value=True) for key, entry in space.variables.items()}
 
     def delete_variable(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``DELETE .../variables`` with the whole map; an unknown key is a no-op."""
         with self.lock:
             space, _ = self._changing(caller, space_id, "variables")
             space.variables.pop(_field(body, "key", str, required=True), None)
             return {key: _public(entry, with_value=True) for key, entry in space.variables.items()}
 
     def request_storage(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
+        """Answer ``POST .../storage``; a smaller tier than the current one is refused."""
         with self.lock:
             space, _ = self._changing(caller, space_id, "storage")
             self._refuse_static(space, "attach storage")
@@ -549,6 +578,7 @@ class EmulatedHub:
             return space.runtime()
 
     def delete_storage(self, caller: Caller, space_id: str) -> dict[str, Any]:
+        """Answer ``DELETE .../storage``; 400 when there is none."""
         with self.lock:
             space, _ = self._changing(caller, space_id, "storage")
             if space.storage is None:
@@ -557,6 +587,7 @@ class EmulatedHub:
             return space.runtime()
 
     def duplicate(self, caller: Caller, space_id: str, body: Any, base_url: str) -> dict[str, Any]:
+        """Answer ``POST .../duplicate`` with the new Space's URL; 409 (with the URL) when it exists."""
         with self.lock:
             source = self._visible(caller, space_id)
             token = self._require_write_role(caller)
@@ -581,6 +612,7 @@ class EmulatedHub:
             return {"url": url}
 
     def logs(self, caller: Caller, space_id: str, kind: str) -> list[dict[str, str]]:
+        """Return the build or run log events of a Space, oldest first."""
         with self.lock:
             space = self._visible(caller, space_id)
             return [{"data": text + "\n", "timestamp": iso(at)} for at, k, text in space.events if k == kind]
@@ -629,26 +661,30 @@ class EmulatedHub:
 
     def _owned(self, caller: Caller, space_id: str) -> Space:
         space = self._visible(caller, space_id)
-        token = self._require_token(caller)
-        if space.namespace not in token.namespaces:
-            raise HubProblem(
-                403,
-                "Forbidden",
-                f"You are not allowed to manage Space {space_id}: it belongs to {space.namespace!r}, not to "
-                f"{token.owner!r} or its organizations",
-            )
+        self._check_owner(self._require_token(caller), space)
         return space
 
     def _changing(self, caller: Caller, space_id: str, action: str) -> tuple[Space, float]:
+        # Order of refusals: unseen Space (404), read-only token (401), not the owner (403).
         space = self._visible(caller, space_id)
-        self._require_write_role(caller)
-        self._owned(caller, space_id)
+        self._check_owner(self._require_write_role(caller), space)
         if action != "hardware":
+            # Hardware refusals may depend on the flavor, so that route checks once it has it.
             self._check_refusal(action, space_id, None)
         now = self.clock.now()
         space.advance(now)
         space.touch(now)
         return space, now
+
+    @staticmethod
+    def _check_owner(token: TokenRecord, space: Space) -> None:
+        if space.namespace not in token.namespaces:
+            raise HubProblem(
+                403,
+                "Forbidden",
+                f"You are not allowed to manage Space {space.space_id}: it belongs to {space.namespace!r}, "
+                f"not to {token.owner!r} or its organizations",
+            )
 
     def _check_refusal(self, action: str, space_id: str, flavor: str | None) -> None:
         def matches(fault: Fault) -> bool:

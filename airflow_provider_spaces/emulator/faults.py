@@ -8,6 +8,20 @@ whichever comes first. Two families exist:
   ``runtime_error``, ``stuck`` and ``no_capacity`` (which may also refuse the request outright).
 * **HTTP faults** change the answer to a request: ``server_error``, ``rate_limit``, ``slow``,
   ``drop`` and ``refuse`` (one action, e.g. a hardware downgrade, answered with an error).
+
+Options by kind (defaults in ``FAULT_OPTIONS``): ``build_error`` and ``runtime_error`` take a
+``message`` (and ``after_seconds`` of running before the crash); ``stuck`` a ``stage`` (BUILDING or
+APP_STARTING); ``no_capacity`` a ``flavor``, and ``refuse=True`` with a ``status`` to answer the
+request with an error instead of stalling the build; ``server_error`` a 5xx ``status``;
+``rate_limit`` a ``retry_after`` and ``headers`` (``both``, ``retry_after`` or ``ratelimit``: which
+headers say how long to wait); ``slow`` a ``delay``; ``refuse`` an ``action`` (one of ``ACTIONS``),
+optionally a ``flavor`` (for ``hardware``), a ``status``, ``code`` and ``message``. HTTP faults also
+take a ``method`` to hit only, say, POST requests.
+
+``slow`` delays in real seconds (it is about client timeouts, which run on real time); windows given
+with ``seconds`` are emulated time. ``drop`` sends the status line, the headers and the first bytes
+of the body and then closes the connection: the ASGI server offers no way to reset a connection
+before any byte, so clients see a response cut short rather than a refused connection.
 """
 
 from __future__ import annotations
@@ -31,7 +45,6 @@ FAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "drop": {"method": None},
     "refuse": {"action": None, "flavor": None, "status": 403, "code": None, "message": None},
 }
-SPACE_FAULTS = frozenset({"build_error", "runtime_error", "stuck", "no_capacity"})
 ACTIONS = frozenset(
     {"hardware", "sleeptime", "pause", "restart", "dev-mode", "secrets", "variables", "storage", "duplicate"}
 )
@@ -56,22 +69,26 @@ class Fault:
     used: int = 0
 
     def active(self, now: float) -> bool:
+        """Tell whether the fault still has uses left and its window is open at ``now``."""
         if self.remaining is not None and self.remaining <= 0:
             return False
         return self.until is None or now < self.until
 
     def applies_to(self, space_id: str | None, method: str | None = None) -> bool:
+        """Tell whether the fault concerns this Space and HTTP method."""
         if self.space_id is not None and self.space_id != space_id:
             return False
         wanted = self.options.get("method")
         return wanted is None or method is None or wanted.upper() == method.upper()
 
     def use(self) -> None:
+        """Count one application of the fault."""
         self.used += 1
         if self.remaining is not None:
             self.remaining -= 1
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the fault as JSON-friendly values."""
         return {
             "id": self.fault_id,
             "kind": self.kind,
@@ -136,13 +153,16 @@ class FaultBook:
         self._faults: list[Fault] = []
 
     def add(self, fault: Fault) -> Fault:
+        """Add a fault after the existing ones."""
         self._faults.append(fault)
         return fault
 
     def clear(self) -> None:
+        """Remove every fault."""
         self._faults.clear()
 
     def listing(self, now: float) -> list[dict[str, Any]]:
+        """Return the active faults as JSON-friendly values."""
         return [fault.to_dict() for fault in self._faults if fault.active(now)]
 
     def take(self, kind: str, now: float, match: Callable[[Fault], bool]) -> Fault | None:

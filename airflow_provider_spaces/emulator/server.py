@@ -143,6 +143,7 @@ class HubEmulator:
 
     @property
     def port(self) -> int:
+        """Return the port the emulator listens on."""
         if self._socket is None:
             raise RuntimeError("the HubEmulator is not running: use it in a with block or call start()")
         return int(self._socket.getsockname()[1])
@@ -292,6 +293,7 @@ class _ScriptedDropFilter(logging.Filter):
     """Hide uvicorn's error line for a response cut short on purpose by a ``drop`` fault."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the record of a scripted drop, keep every other."""
         return record.getMessage() != "ASGI callable returned without completing response."
 
 

@@ -86,6 +86,7 @@ class Timings:
 
     @property
     def factory_seconds(self) -> float:
+        """Return how long a factory reboot builds."""
         if self.factory_build_seconds is not None:
             return self.factory_build_seconds
         return self.build_seconds * 3
@@ -131,10 +132,12 @@ class Interval:
     billed: bool
 
     def minutes(self, now: float) -> float:
+        """Return the interval's length in minutes, up to ``now`` while it is open."""
         end = self.end if self.end is not None else now
         return max(0.0, end - self.start) / 60.0
 
     def to_dict(self, now: float, usd_per_minute: float | None) -> dict[str, Any]:
+        """Return the interval for the ledger, priced at ``usd_per_minute`` when billed."""
         minutes = self.minutes(now)
         usd = minutes * usd_per_minute if self.billed and usd_per_minute is not None else 0.0
         return {
@@ -176,10 +179,12 @@ class Space:
 
     @property
     def namespace(self) -> str:
+        """Return the user or org that owns the Space."""
         return self.space_id.split("/", 1)[0]
 
     @property
     def is_static(self) -> bool:
+        """Tell whether the Space is static (always running, no hardware)."""
         return self.sdk == STATIC_SDK
 
     # -- reading ---------------------------------------------------------------------------------

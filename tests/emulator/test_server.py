@@ -190,6 +190,14 @@ def test_both_scripting_apis_reset_the_hub(control: Any, hub_emulator: HubEmulat
     assert requests.get(f"{hub_emulator.url}/api/whoami-v2", headers=headers, timeout=10).status_code == 200
 
 
+def test_both_scripting_apis_seed_the_demo_spaces(control: Any, hub_emulator: HubEmulator) -> None:
+    seeded = control.seed_demo()
+
+    assert sorted(seeded) == sorted(hub_emulator.hub.spaces)
+    assert control.runtime("demo/static-docs")["hardware"] == {"current": None, "requested": None}
+    assert control.runtime("demo/private-app")["stage"] == "RUNNING"
+
+
 def test_both_scripting_apis_raise_the_same_errors(control: Any) -> None:
     control.add_space("demo/app")
 
