@@ -24,6 +24,7 @@ catalog's CPU and RAM figures are approximate for the flavors it knows.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import secrets as token_source
@@ -430,7 +431,7 @@ class EmulatedHub:
             space = self._visible(caller, space_id)
             runtime = space.runtime()
             return {
-                "_id": f"{abs(hash(space_id)):024x}"[:24],
+                "_id": hashlib.sha1(space_id.encode()).hexdigest()[:24],
                 "id": space_id,
                 "author": space.namespace,
                 "sdk": space.sdk,

@@ -38,11 +38,20 @@ class Api:
         return dict(response.json())
 
 
-@pytest.fixture
-def still_hub() -> Iterator[HubEmulator]:
-    """An emulator whose clock moves only when a test advances it (near enough)."""
+@pytest.fixture(scope="module")
+def _shared_hub() -> Iterator[HubEmulator]:
+    # Stopping a server takes uvicorn a fifth of a second; one server per module, reset for each
+    # test, keeps the suite fast. Tests of the lifecycle itself start their own.
     with HubEmulator(speed=STILL) as hub:
         yield hub
+
+
+@pytest.fixture
+def still_hub(_shared_hub: HubEmulator) -> HubEmulator:
+    """A reset emulator whose clock moves only when a test advances it (near enough)."""
+    _shared_hub.reset()
+    _shared_hub.set_speed(STILL)
+    return _shared_hub
 
 
 @pytest.fixture
