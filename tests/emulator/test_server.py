@@ -84,6 +84,23 @@ def test_the_fixture_runs_a_fast_clock(hub_emulator: HubEmulator) -> None:
     assert requests.get(f"{hub_emulator.url}/api/spaces/hardware", timeout=10).status_code == 200
 
 
+def test_the_fixture_clock_moves_a_space_to_running_without_help(hub_emulator: HubEmulator) -> None:
+    hub_emulator.add_space("demo/app", stage="BUILDING", build_seconds=30, start_seconds=10)
+    headers = {"Authorization": f"Bearer {hub_emulator.write_token}"}
+    url = f"{hub_emulator.url}/api/spaces/demo/app/runtime"
+
+    # 40 emulated seconds are two thirds of a real one; the loop is bounded well beyond that.
+    stages = []
+    for _ in range(200):
+        stages.append(requests.get(url, headers=headers, timeout=10).json()["stage"])
+        if stages[-1] == "RUNNING":
+            break
+        threading.Event().wait(0.05)
+
+    assert stages[0] == "BUILDING"
+    assert stages[-1] == "RUNNING"
+
+
 @pytest.mark.spaces_emulator(speed=2.5, quota=7)
 def test_the_marker_passes_options_to_the_fixture(hub_emulator: HubEmulator) -> None:
     answer = requests.get(f"{hub_emulator.url}/api/spaces/hardware", timeout=10)
