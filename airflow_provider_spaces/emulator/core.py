@@ -382,13 +382,15 @@ class EmulatedHub:
     def whoami(self, caller: Caller) -> dict[str, Any]:
         """Answer ``GET /api/whoami-v2``: the owner, its orgs and the token's role (never the token)."""
         token = self._require_token(caller)
+        with self.lock:
+            can_pay = token.owner not in self.no_payment
         return {
             "type": "user",
             "id": f"user-{token.owner}",
             "name": token.owner,
             "fullname": token.owner,
             "isPro": False,
-            "canPay": token.owner not in self.no_payment,
+            "canPay": can_pay,
             "orgs": [{"type": "org", "name": org, "fullname": org} for org in token.orgs],
             "auth": {
                 "type": "access_token",
