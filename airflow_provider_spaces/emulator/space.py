@@ -171,7 +171,8 @@ class Space:
     error_message: str | None = None
     last_activity: float = 0.0
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
-    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Secret values must never show in a repr (a failing assertion prints one).
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     price_overrides: dict[str, float] = field(default_factory=dict)
     plan: list[Step] = field(default_factory=list)
     intervals: list[Interval] = field(default_factory=list)

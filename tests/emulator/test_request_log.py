@@ -97,3 +97,13 @@ def test_the_log_keeps_only_the_newest_requests() -> None:
             requests.get(f"{hub.url}/api/spaces/{SPACE}/{path}", headers=headers, timeout=10)
 
         assert [e["path"].rsplit("/", 1)[1] for e in hub.request_log()] == ["variables", "secrets"]
+
+
+def test_secret_values_and_tokens_never_show_in_a_repr(still_hub: HubEmulator) -> None:
+    still_hub.add_space(SPACE, secrets={"API_KEY": "do-not-show-me"})
+    caller = still_hub.hub.caller_for(f"Bearer {still_hub.write_token}", "127.0.0.1")
+
+    shown = repr(still_hub.hub.spaces[SPACE]) + repr(caller) + repr(still_hub)
+
+    assert "do-not-show-me" not in shown
+    assert still_hub.write_token not in shown
