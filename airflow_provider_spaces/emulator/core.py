@@ -549,14 +549,20 @@ class EmulatedHub:
         with self.lock:
             space, now = self._changing(caller, space_id, "variables")
             key, entry = _keyed_entry(body, now)
+            previous = space.variables.get(key)
             space.variables[key] = entry
+            # Variables reach the app as environment variables, so a changed value restarts it,
+            # as on the Hub; writing the same value again changes nothing.
+            if previous is None or previous.get("value") != entry.get("value"):
+                space.restart_app(now, self.faults.build_outcome(space_id, space.current, now, build=False))
             return {key: _public(entry, with_value=True) for key, entry in space.variables.items()}
 
     def delete_variable(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:
         """Answer ``DELETE .../variables`` with the whole map; an unknown key is a no-op."""
         with self.lock:
-            space, _ = self._changing(caller, space_id, "variables")
-            space.variables.pop(_field(body, "key", str, required=True), None)
+            space, now = self._changing(caller, space_id, "variables")
+            if space.variables.pop(_field(body, "key", str, required=True), None) is not None:
+                space.restart_app(now, self.faults.build_outcome(space_id, space.current, now, build=False))
             return {key: _public(entry, with_value=True) for key, entry in space.variables.items()}
 
     def request_storage(self, caller: Caller, space_id: str, body: Any) -> dict[str, Any]:

@@ -214,6 +214,22 @@ def test_a_secret_change_restarts_a_running_app(still_hub: HubEmulator, api: Any
     assert api.runtime(SPACE)["stage"] == "RUNNING"
 
 
+def test_a_variable_change_restarts_a_running_app_but_the_same_value_does_not(
+    still_hub: HubEmulator, api: Any
+) -> None:
+    still_hub.add_space(SPACE, hardware="t4-small", variables={"MODEL": "gpt2"}, **TIMINGS)
+
+    api.post(f"/api/spaces/{SPACE}/variables", json={"key": "MODEL", "value": "gpt2"})
+    unchanged = api.runtime(SPACE)["stage"]
+    api.post(f"/api/spaces/{SPACE}/variables", json={"key": "MODEL", "value": "llama"})
+    changed = api.runtime(SPACE)["stage"]
+    still_hub.advance(5.1)
+    api.delete(f"/api/spaces/{SPACE}/variables", json={"key": "MODEL"})
+
+    assert (unchanged, changed) == ("RUNNING", "APP_STARTING")
+    assert api.runtime(SPACE)["stage"] == "APP_STARTING"
+
+
 @pytest.mark.parametrize(
     "stage", ["CONFIG_ERROR", "NO_APP_FILE", "A_STAGE_FROM_THE_FUTURE"], ids=["config", "no-app", "unknown"]
 )
