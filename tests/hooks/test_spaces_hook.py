@@ -179,19 +179,39 @@ def test_requests_carry_the_connection_token_and_our_user_agent(hub_connection, 
     assert request.headers["User-Agent"] == USER_AGENT
 
 
-def test_connection_test_succeeds_with_the_account_and_token_role(hub_connection, small_hub):
-    small_hub.answer("GET", WHOAMI, body=ME)
+@pytest.fixture
+def emulated_connection(airflow_connection, hub_emulator):
+    """Return a function defining a connection to the emulated Hub with the given token."""
 
-    assert SpacesHook(hub_connection).test_connection() == (
-        True,
-        f"Connected to {small_hub.url} as demo-user (token role: write)",
-    )
+    def define(token: str, conn_id: str = "emulated") -> str:
+        return airflow_connection(conn_id, host=hub_emulator.url, password=token)
+
+    return define
 
 
-def test_connection_test_fails_with_the_hubs_reason_and_never_the_token(
-    hub_connection, small_hub, airflow_logs
+@pytest.mark.parametrize("role", ["write", "read"], ids=["write-token", "read-token"])
+def test_connection_test_succeeds_with_the_account_and_token_role(role, emulated_connection, hub_emulator):
+    token = hub_emulator.write_token if role == "write" else hub_emulator.read_token
+
+    result = SpacesHook(emulated_connection(token)).test_connection()
+
+    assert result == (True, f"Connected to {hub_emulator.url} as demo (token role: {role})")
+
+
+def test_connection_test_fails_with_the_hubs_reason_for_a_bad_token(
+    emulated_connection, hub_emulator, airflow_logs
 ):
-    # A Hub that echoes the token it refused must not get it into the message shown in the UI.
+    ok, message = SpacesHook(emulated_connection(TOKEN)).test_connection()
+
+    assert not ok
+    assert message.startswith("AuthenticationError: Could not read the token's identity: ")
+    assert "Invalid credentials in Authorization header" in message
+    assert TOKEN not in message
+    assert TOKEN not in airflow_logs.text
+    assert [(entry["path"], entry["status"]) for entry in hub_emulator.request_log()] == [(WHOAMI, 401)]
+
+
+def test_connection_test_never_shows_a_token_the_hub_echoes(hub_connection, small_hub, airflow_logs):
     small_hub.answer(
         "GET", WHOAMI, status=401, body={"error": f"Invalid credentials in Authorization: {TOKEN}"}
     )
@@ -199,7 +219,6 @@ def test_connection_test_fails_with_the_hubs_reason_and_never_the_token(
     ok, message = SpacesHook(hub_connection).test_connection()
 
     assert not ok
-    assert message.startswith("AuthenticationError: ")
     assert "Invalid credentials" in message
     assert TOKEN not in message
     assert TOKEN not in airflow_logs.text
@@ -283,15 +302,13 @@ def test_hook_calls_take_the_clients_arguments(name):
     assert inspect.signature(getattr(SpacesHook, name)) == inspect.signature(getattr(SpacesClient, name))
 
 
-def test_hook_call_reaches_the_hub_and_returns_the_clients_answer(hub_connection, small_hub):
-    small_hub.answer(
-        "POST", "/api/spaces/demo/app/pause", body={"stage": "PAUSED", "hardware": {"requested": "t4-small"}}
-    )
+def test_hook_call_changes_the_space_on_the_hub(emulated_connection, hub_emulator):
+    hub_emulator.add_space("demo/app", hardware="t4-small")
 
-    runtime = SpacesHook(hub_connection).pause_space("demo/app")
+    runtime = SpacesHook(emulated_connection(hub_emulator.write_token)).pause_space("demo/app")
 
-    assert (runtime.stage, runtime.requested_hardware) == ("PAUSED", "t4-small")
-    assert [(seen.method, seen.path) for seen in small_hub.seen] == [("POST", "/api/spaces/demo/app/pause")]
+    assert (runtime.space_id, runtime.stage, runtime.requested_hardware) == ("demo/app", "PAUSED", "t4-small")
+    assert hub_emulator.runtime("demo/app")["stage"] == "PAUSED"
 
 
 def test_secret_values_are_masked_before_they_are_sent(hub_connection, small_hub):
