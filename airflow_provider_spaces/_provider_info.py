@@ -14,6 +14,10 @@ from typing import Any
 from airflow_provider_spaces import __version__
 
 INTEGRATION = "Hugging Face Spaces"
+# Known shortcoming: Airflow warns "Connection schemes (type: huggingface_spaces) shall not contain
+# '_'" whenever it turns such a connection into a URI (3.1 does so in every task that reads it; the
+# connection test does so on every release). Harmless, since the URI reads back to the same type;
+# only a type name without "_" would silence it, at the price of every saved connection.
 CONNECTION_TYPE = "huggingface_spaces"
 HOOK_CLASS = "airflow_provider_spaces.hooks.spaces.SpacesHook"
 

@@ -37,6 +37,7 @@ for _name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH"):
 os.environ["HF_HOME"] = os.path.join(os.path.dirname(__file__), ".no-hf-home")
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -127,10 +128,9 @@ def airflow_db() -> Path:
 def _is_migrated(path: Path) -> bool:
     if not path.is_file():
         return False
-    with sqlite3.connect(path) as db:
-        return (
-            db.execute("SELECT name FROM sqlite_master WHERE name = 'alembic_version'").fetchone() is not None
-        )
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        found = db.execute("SELECT name FROM sqlite_master WHERE name = 'alembic_version'").fetchone()
+    return found is not None
 
 
 def _migrate(path: Path) -> None:

@@ -36,6 +36,8 @@ from airflow_provider_spaces.hooks.connection import (
 )
 
 if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
     from airflow_provider_spaces.hub.client import SpacesClient
     from airflow_provider_spaces.hub.models import (
         DuplicateResult,
@@ -109,7 +111,8 @@ class SpacesHook(BaseHook):
             self._settings = settings
         return self._settings
 
-    def _settings_for(self, conn: Any) -> HubSettings:
+    def _settings_for(self, conn: Connection | None) -> HubSettings:
+        """Read ``conn``, or the Hugging Face environment when the default connection is missing."""
         if conn is not None:
             return settings_from_connection(conn)
         if self.spaces_conn_id != self.default_conn_name:
@@ -147,6 +150,8 @@ class SpacesHook(BaseHook):
 
     @staticmethod
     def _build_client(settings: HubSettings) -> SpacesClient:
+        """Build a client from ``settings``; what the connection leaves unset keeps its default."""
+        # Imported here, not at the top: it brings requests, which DAG parsing must not pay for.
         from airflow_provider_spaces.hub.client import SpacesClient
         from airflow_provider_spaces.hub.retry import RetryPolicy
 
