@@ -1,0 +1,339 @@
+"""The Airflow hook for Hugging Face Spaces: an Airflow connection in, a configured Hub client out.
+
+DAG files import this module (through the operators) on every parse, so it imports no HTTP stack:
+the Hub client, and ``requests`` with it, is imported the first time a client is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_spaces import __version__
+from airflow_provider_spaces._compat import (
+    AIRFLOW_VERSION,
+    AirflowNotFoundException,
+    afind_connection,
+    amask_secret,
+    find_connection,
+    mask_secret,
+)
+from airflow_provider_spaces._provider_info import (
+    CONNECTION_TYPE,
+    EXTRA_FIELDS,
+    HIDDEN_FIELDS,
+    INTEGRATION,
+    PLACEHOLDERS,
+    RELABELING,
+)
+from airflow_provider_spaces.hooks.connection import (
+    HubSettings,
+    settings_from_connection,
+    settings_from_environment,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from airflow_provider_spaces.hub.client import SpacesClient
+    from airflow_provider_spaces.hub.models import (
+        DuplicateResult,
+        HardwareInfo,
+        SpaceRuntime,
+        SpaceSecret,
+        SpaceVariable,
+        WhoAmI,
+    )
+    from airflow_provider_spaces.hub.protocol import SecretOrVariable
+
+__all__ = ["USER_AGENT", "SpacesHook"]
+
+USER_AGENT = f"airflow-provider-spaces/{__version__} airflow/{AIRFLOW_VERSION}"
+
+
+class SpacesHook(BaseHook):
+    """Call the Hugging Face Hub's Space endpoints with the settings of an Airflow connection.
+
+    The connection (type ``huggingface_spaces``) holds the token in its password, the Hub endpoint
+    in its host and timeouts and retries in its extras; see
+    :mod:`airflow_provider_spaces.hooks.connection` for every field. When the connection id is the
+    default, ``huggingface_default``, and no such connection exists, the hook falls back to what
+    the Hugging Face tools use: the token in ``$HF_TOKEN`` (or the token file) and ``$HF_ENDPOINT``.
+    Any other connection id must exist.
+
+    Creating the hook reads nothing and sends nothing; the connection is read on first use, and
+    the token is registered with Airflow's secrets masker as soon as it is read.
+
+    :param spaces_conn_id: the Airflow connection to use.
+    """
+
+    conn_name_attr = "spaces_conn_id"
+    default_conn_name = "huggingface_default"
+    conn_type = CONNECTION_TYPE
+    hook_name = INTEGRATION
+
+    def __init__(self, spaces_conn_id: str = default_conn_name, *, logger_name: str | None = None) -> None:
+        super().__init__(logger_name=logger_name)
+        self.spaces_conn_id = spaces_conn_id
+        self._settings: HubSettings | None = None
+        self._client: SpacesClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spaces_conn_id={self.spaces_conn_id!r})"
+
+    # -- settings and client ------------------------------------------------------------------
+
+    def get_settings(self) -> HubSettings:
+        """Return the endpoint, token, timeouts and retries of this hook's connection.
+
+        :raises AirflowNotFoundException: a connection named other than the default does not exist.
+        :raises InvalidConnectionError: the connection's host or extras are malformed.
+        """
+        if self._settings is None:
+            conn = find_connection(self.spaces_conn_id)
+            settings = self._settings_for(conn)
+            if settings.token:
+                mask_secret(settings.token)
+            self._settings = settings
+        return self._settings
+
+    async def aget_settings(self) -> HubSettings:
+        """Return the same settings as :meth:`get_settings`, from a coroutine (a trigger)."""
+        if self._settings is None:
+            conn = await afind_connection(self.spaces_conn_id)
+            # Reading the environment may read the token file: keep that off the event loop.
+            settings = await asyncio.to_thread(self._settings_for, conn)
+            if settings.token:
+                await amask_secret(settings.token)
+            self._settings = settings
+        return self._settings
+
+    def _settings_for(self, conn: Connection | None) -> HubSettings:
+        """Read ``conn``, or the Hugging Face environment when the default connection is missing."""
+        if conn is not None:
+            return settings_from_connection(conn)
+        if self.spaces_conn_id != self.default_conn_name:
+            raise AirflowNotFoundException(
+                f"Connection {self.spaces_conn_id!r} is not defined. Create it (type "
+                f"{CONNECTION_TYPE!r}: the token in the password, the Hub endpoint in the host), "
+                f"or leave the connection id at {self.default_conn_name!r} to use $HF_TOKEN."
+            )
+
+        settings = settings_from_environment()
+        self.log.info(
+            "Connection %r is not defined; using %s: endpoint %s, %s",
+            self.spaces_conn_id,
+            settings.source,
+            settings.endpoint,
+            "with a token" if settings.token else "without a token",
+        )
+        return settings
+
+    def get_client(self) -> SpacesClient:
+        """Return this hook's Hub client, built on first use from the connection."""
+        if self._client is None:
+            self._client = self._build_client(self.get_settings())
+        return self._client
+
+    def get_conn(self) -> SpacesClient:
+        """Return the Hub client (Airflow's usual name for :meth:`get_client`)."""
+        return self.get_client()
+
+    def close(self) -> None:
+        """Close the client's connection pool, if a client was built."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @staticmethod
+    def _build_client(settings: HubSettings) -> SpacesClient:
+        """Build a client from ``settings``; what the connection leaves unset keeps its default."""
+        # Imported here, not at the top: it brings requests, which DAG parsing must not pay for.
+        from airflow_provider_spaces.hub.client import SpacesClient
+        from airflow_provider_spaces.hub.retry import RetryPolicy
+
+        options: dict[str, Any] = {}
+        if settings.connect_timeout is not None:
+            options["connect_timeout"] = settings.connect_timeout
+        if settings.read_timeout is not None:
+            options["read_timeout"] = settings.read_timeout
+
+        retry: dict[str, Any] = {}
+        if settings.max_retries is not None:
+            retry["max_attempts"] = settings.max_retries + 1
+        if settings.max_retry_wait is not None:
+            retry["total_timeout"] = settings.max_retry_wait
+
+        return SpacesClient(
+            endpoint=settings.endpoint,
+            token=settings.token,
+            retry=RetryPolicy(**retry),
+            user_agent=USER_AGENT,
+            **options,
+        )
+
+    # -- the Hub's Space calls, as the operators, sensor and trigger use them ----------------
+    # Each passes straight through to the client method of the same name; see SpacesClient for
+    # what each call does, retries and raises.
+
+    def get_space_runtime(self, space_id: str) -> SpaceRuntime:
+        """Return the runtime of a Space: stage, hardware, sleep time, storage."""
+        return self.get_client().get_space_runtime(space_id)
+
+    def request_space_hardware(
+        self, space_id: str, hardware: str, *, sleep_time: int | None = None
+    ) -> SpaceRuntime:
+        """Ask the Hub to move a Space to ``hardware`` (requested now, arrived later)."""
+        return self.get_client().request_space_hardware(space_id, hardware, sleep_time=sleep_time)
+
+    def set_space_sleep_time(self, space_id: str, sleep_time: int) -> SpaceRuntime:
+        """Set the idle seconds after which a Space on paid hardware sleeps (-1: never)."""
+        return self.get_client().set_space_sleep_time(space_id, sleep_time)
+
+    def pause_space(self, space_id: str) -> SpaceRuntime:
+        """Pause a Space: it stops, and stops billing, until restarted."""
+        return self.get_client().pause_space(space_id)
+
+    def restart_space(self, space_id: str, *, factory_reboot: bool = False) -> SpaceRuntime:
+        """Restart a Space; a paused one starts building."""
+        return self.get_client().restart_space(space_id, factory_reboot=factory_reboot)
+
+    def add_space_secret(
+        self, space_id: str, key: str, value: str, *, description: str | None = None
+    ) -> None:
+        """Add or update a secret of a Space; the value is masked in Airflow's logs from here on."""
+        mask_secret(value)
+        self.get_client().add_space_secret(space_id, key, value, description=description)
+
+    def delete_space_secret(self, space_id: str, key: str) -> None:
+        """Delete a secret of a Space; a key that does not exist is no error."""
+        self.get_client().delete_space_secret(space_id, key)
+
+    def get_space_secrets(self, space_id: str) -> dict[str, SpaceSecret]:
+        """Return the keys and metadata of a Space's secrets (never their values)."""
+        return self.get_client().get_space_secrets(space_id)
+
+    def get_space_variables(self, space_id: str) -> dict[str, SpaceVariable]:
+        """Return the variables of a Space by key."""
+        return self.get_client().get_space_variables(space_id)
+
+    def add_space_variable(
+        self, space_id: str, key: str, value: str, *, description: str | None = None
+    ) -> dict[str, SpaceVariable]:
+        """Add or update a variable of a Space; return all its variables after the change."""
+        return self.get_client().add_space_variable(space_id, key, value, description=description)
+
+    def delete_space_variable(self, space_id: str, key: str) -> dict[str, SpaceVariable]:
+        """Delete a variable of a Space; return all its variables after the change."""
+        return self.get_client().delete_space_variable(space_id, key)
+
+    def duplicate_space(
+        self,
+        from_id: str,
+        to_id: str,
+        *,
+        visibility: str | None = None,
+        private: bool | None = None,
+        hardware: str | None = None,
+        storage: str | None = None,
+        sleep_time: int | None = None,
+        secrets: SecretOrVariable | None = None,
+        variables: SecretOrVariable | None = None,
+        exist_ok: bool = False,
+    ) -> DuplicateResult:
+        """Copy a Space to ``to_id``; the secret values passed are masked in Airflow's logs."""
+        for value in _secret_values(secrets):
+            mask_secret(value)
+        return self.get_client().duplicate_space(
+            from_id,
+            to_id,
+            visibility=visibility,
+            private=private,
+            hardware=hardware,
+            storage=storage,
+            sleep_time=sleep_time,
+            secrets=secrets,
+            variables=variables,
+            exist_ok=exist_ok,
+        )
+
+    def list_space_hardware(self) -> list[HardwareInfo]:
+        """Return the hardware flavors the Hub offers for Spaces, with prices."""
+        return self.get_client().list_space_hardware()
+
+    def whoami(self) -> WhoAmI:
+        """Return whom the token belongs to and its role."""
+        return self.get_client().whoami()
+
+    # -- connection test ----------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Ask the Hub whom the token belongs to; return whether that worked and what it said.
+
+        Airflow shows the message in the connection form. It never contains the token.
+        """
+        try:
+            settings = self.get_settings()
+            if not settings.token:
+                return (
+                    False,
+                    f"No token: put a Hugging Face access token in the password of {settings.source}.",
+                )
+            identity = self.whoami()
+        except Exception as error:
+            # Any failure is a failed test to show the user, not an error page.
+            return False, self._without_token(f"{type(error).__name__}: {error}")
+
+        role = identity.token_role or "unknown"
+        return True, f"Connected to {settings.endpoint} as {identity.name} (token role: {role})"
+
+    def _without_token(self, text: str) -> str:
+        # The client's errors already leave the token out; this also covers anything else raised.
+        token = self._settings.token if self._settings else None
+        return text.replace(token, "***") if token else text
+
+    # -- connection form (Airflow 3.1; 3.2 and later read it from the provider info) -----------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the extra fields of the connection form, for Airflow 3.1.
+
+        Airflow 3.2 and later read the same fields from the provider info and never call this.
+        The form libraries come with Airflow's FAB extra; Airflow 3.1 calls this only when they
+        are installed.
+        """
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField
+        from wtforms.validators import Optional
+
+        return {
+            name: IntegerField(
+                lazy_gettext(extra.label),
+                validators=[Optional()],
+                widget=BS3TextFieldWidget(),
+                description=extra.description,
+            )
+            for name, extra in EXTRA_FIELDS.items()
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return which standard fields the form hides, relabels and prefills, for Airflow 3.1."""
+        return {
+            "hidden_fields": list(HIDDEN_FIELDS),
+            "relabeling": dict(RELABELING),
+            "placeholders": dict(PLACEHOLDERS),
+        }
+
+
+def _secret_values(secrets: SecretOrVariable | None) -> list[str]:
+    """Return the values in a mapping of secrets, or in a list of ``{key, value}`` entries."""
+    if secrets is None:
+        return []
+    if isinstance(secrets, Mapping):
+        return [str(value) for value in secrets.values() if value]
+    return [str(entry["value"]) for entry in secrets if entry.get("value")]
