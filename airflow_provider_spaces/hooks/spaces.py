@@ -179,9 +179,9 @@ class SpacesHook(BaseHook):
     # Each passes straight through to the client method of the same name; see SpacesClient for
     # what each call does, retries and raises.
 
-    def get_space_runtime(self, space_id: str) -> SpaceRuntime:
-        """Return the runtime of a Space: stage, hardware, sleep time, storage."""
-        return self.get_client().get_space_runtime(space_id)
+    def get_space_runtime(self, space_id: str, *, paced: bool = False) -> SpaceRuntime:
+        """Return the runtime of a Space; ``paced`` waits for the token's turn first (wait loops)."""
+        return self.get_client().get_space_runtime(space_id, paced=paced)
 
     def request_space_hardware(
         self, space_id: str, hardware: str, *, sleep_time: int | None = None
