@@ -7,7 +7,8 @@ the Hub client, and ``requests`` with it, is imported the first time a client is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -38,6 +39,7 @@ from airflow_provider_spaces.hooks.connection import (
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+    from airflow_provider_spaces.hub.aio import AsyncSpacesClient
     from airflow_provider_spaces.hub.client import SpacesClient
     from airflow_provider_spaces.hub.models import (
         DuplicateResult,
@@ -150,30 +152,40 @@ class SpacesHook(BaseHook):
 
     @staticmethod
     def _build_client(settings: HubSettings) -> SpacesClient:
-        """Build a client from ``settings``; what the connection leaves unset keeps its default."""
+        """Build a client from ``settings``, counting its calls in the token's shared budget."""
         # Imported here, not at the top: it brings requests, which DAG parsing must not pay for.
         from airflow_provider_spaces.hub.client import SpacesClient
-        from airflow_provider_spaces.hub.retry import RetryPolicy
+        from airflow_provider_spaces.hub.pacing import shared_budget
 
-        options: dict[str, Any] = {}
-        if settings.connect_timeout is not None:
-            options["connect_timeout"] = settings.connect_timeout
-        if settings.read_timeout is not None:
-            options["read_timeout"] = settings.read_timeout
+        options = _client_options(settings)
+        budget = shared_budget(
+            settings.endpoint,
+            settings.token,
+            quota=settings.rate_limit_quota,
+            window_seconds=settings.rate_limit_window,
+        )
+        return SpacesClient(endpoint=settings.endpoint, token=settings.token, budget=budget, **options)
 
-        retry: dict[str, Any] = {}
-        if settings.max_retries is not None:
-            retry["max_attempts"] = settings.max_retries + 1
-        if settings.max_retry_wait is not None:
-            retry["total_timeout"] = settings.max_retry_wait
+    @asynccontextmanager
+    async def aclient(self) -> AsyncIterator[AsyncSpacesClient]:
+        """Yield an asynchronous client for a trigger, on the event loop's shared connection pool.
 
-        return SpacesClient(
+        The connection is read without blocking the loop; the client counts its calls in the
+        same per-token budget as every other client of this process.
+        """
+        # Imported here: httpx is only needed where a trigger runs.
+        from airflow_provider_spaces.hub.aio import pooled_client
+
+        settings = await self.aget_settings()
+        options = _client_options(settings)
+        async with pooled_client(
             endpoint=settings.endpoint,
             token=settings.token,
-            retry=RetryPolicy(**retry),
-            user_agent=USER_AGENT,
+            quota=settings.rate_limit_quota,
+            window_seconds=settings.rate_limit_window,
             **options,
-        )
+        ) as client:
+            yield client
 
     # -- the Hub's Space calls, as the operators, sensor and trigger use them ----------------
     # Each passes straight through to the client method of the same name; see SpacesClient for
@@ -285,13 +297,16 @@ class SpacesHook(BaseHook):
             identity = self.whoami()
         except Exception as error:
             # Any failure is a failed test to show the user, not an error page.
-            return False, self._without_token(f"{type(error).__name__}: {error}")
+            return False, self.redact(f"{type(error).__name__}: {error}")
 
         role = identity.token_role or "unknown"
         return True, f"Connected to {settings.endpoint} as {identity.name} (token role: {role})"
 
-    def _without_token(self, text: str) -> str:
-        # The client's errors already leave the token out; this also covers anything else raised.
+    def redact(self, text: str) -> str:
+        """Return ``text`` with this hook's token, once read, replaced by ``***``.
+
+        The client's errors already leave the token out; this covers anything else raised.
+        """
         token = self._settings.token if self._settings else None
         return text.replace(token, "***") if token else text
 
@@ -328,6 +343,25 @@ class SpacesHook(BaseHook):
             "relabeling": dict(RELABELING),
             "placeholders": dict(PLACEHOLDERS),
         }
+
+
+def _client_options(settings: HubSettings) -> dict[str, Any]:
+    """Return the client options ``settings`` set; what the connection leaves unset keeps its default."""
+    from airflow_provider_spaces.hub.retry import RetryPolicy
+
+    options: dict[str, Any] = {"user_agent": USER_AGENT}
+    if settings.connect_timeout is not None:
+        options["connect_timeout"] = settings.connect_timeout
+    if settings.read_timeout is not None:
+        options["read_timeout"] = settings.read_timeout
+
+    retry: dict[str, Any] = {}
+    if settings.max_retries is not None:
+        retry["max_attempts"] = settings.max_retries + 1
+    if settings.max_retry_wait is not None:
+        retry["total_timeout"] = settings.max_retry_wait
+    options["retry"] = RetryPolicy(**retry)
+    return options
 
 
 def _secret_values(secrets: SecretOrVariable | None) -> list[str]:
