@@ -9,10 +9,12 @@ do that:
   less and less often (exponential backoff with jitter, capped), and a change starts it over.
 - :class:`PollBudget` is shared by every client of one token in one process (see
   :func:`shared_budget`): a token bucket that lets calls go at a safe share of the quota, with a
-  small burst for the calls a task makes in a row. It learns the quota and window from the Hub's
-  ``RateLimit-Policy`` header, slows down when the ``RateLimit`` header shows fewer calls left
-  than its own plan would spend before the window resets (someone else uses the token too), and
-  stops until the reset when none are left or the Hub answered 429.
+  small burst for the calls a task makes in a row, until the Hub's headers tell more. It learns
+  the quota and window from ``RateLimit-Policy``, and from ``RateLimit`` how many calls are left
+  until the window resets: those, less a margin for calls in flight, it spreads evenly over the
+  time to the reset, so that it neither overshoots (someone else spending the token makes it
+  slow down) nor leaves the quota unused while watchers wait. None left, or a 429, stops it
+  until the reset.
 
 Every call a client sends counts in its budget, but only the reads of wait loops wait for their
 turn, in the order they asked (:meth:`PollBudget.acquire` for the synchronous client, ``aio`` for
@@ -62,6 +64,9 @@ DEFAULT_WINDOW_SECONDS = 300.0
 DEFAULT_SHARE = 0.9
 DEFAULT_BURST_SHARE = 0.05
 _EPSILON = 1e-6
+# The fastest the budget goes to use up what is left of a window, as a multiple of quota / window,
+# so that a quiet window's leftover does not leave as one burst just before the reset.
+_MAX_SPEED_UP = 2.0
 
 
 def _positive(value: float, argument: str) -> float:
@@ -143,17 +148,23 @@ class _Plan:
 
 
 class PollBudget:
-    """Pace the calls of one token in one process to a safe share of the Hub's quota.
+    """Pace the calls of one token in one process within the Hub's quota.
 
-    A token bucket: calls go at ``share`` × quota / window per second, plus a burst of up to
-    ``burst_share`` × quota calls saved up while idle, so that in any window of the Hub's the
-    total stays under ``share + burst_share`` of the quota. ``observe`` feeds it the Hub's
-    rate-limit headers; ``hold`` a 429's wait.
+    A token bucket. Until the Hub's headers say otherwise, calls go at ``share`` × quota / window
+    per second, plus a burst of up to ``burst_share`` × quota saved up while idle, so that any
+    window of the Hub's holds at most ``share + burst_share`` of the quota.
+
+    Once an answer's ``RateLimit`` header says how many calls are left (``r``) and when the
+    window resets (``t``), that is the plan: what is left, less a margin for calls still in flight
+    and less the burst in hand, is spread evenly over the time to the reset. This uses the quota
+    the Hub really grants, no more: when someone else spends the same token, ``r`` falls and the
+    budget slows down with it; none left stops it until the reset. A 429 (:meth:`hold`) stops it
+    for the wait the Hub asked.
 
     :param quota: calls per window assumed until the Hub announces its own (``RateLimit-Policy``).
     :param window_seconds: the window those calls are counted in, in seconds.
-    :param share: the share of the quota spent steadily.
-    :param burst_share: the share of the quota that may go at once after a quiet spell.
+    :param share: the share of the quota spent steadily while the Hub has not said what is left.
+    :param burst_share: the share of the quota (or of what is left) that may go at once.
     :param clock: a monotonic clock in seconds (tests pass a fake).
     """
 
@@ -180,8 +191,9 @@ class PollBudget:
         self._tokens = self._capacity()
         self._updated = clock()
         self._hold_until = 0.0
-        self._slow_rate: float | None = None
-        self._slow_until = 0.0
+        # What the Hub said is left, spread over its window: the pace until ``_reset_at``.
+        self._hub_rate: float | None = None
+        self._reset_at: float | None = None
 
     def __repr__(self) -> str:
         return f"PollBudget({self._plan.quota} calls per {self._plan.window:g} s, share {self.share:g})"
@@ -200,7 +212,7 @@ class PollBudget:
 
     @property
     def interval(self) -> float:
-        """Return the steady gap between two calls, in seconds, outside any slow-down."""
+        """Return the gap between two calls at the planned pace, in seconds."""
         return 1.0 / self._plan.rate(self.share)
 
     def delay(self) -> float:
@@ -233,9 +245,8 @@ class PollBudget:
     def observe(self, state: RateLimitState | None) -> None:
         """Take in the rate-limit headers of one answer.
 
-        A quota and window in ``RateLimit-Policy`` replace the planned ones. Calls left
-        (``RateLimit``: ``r``) below what the plan would spend before the reset (``t``) slow the
-        budget down to what is left until then; none left stops it until the reset.
+        A quota and window in ``RateLimit-Policy`` replace the planned ones; the calls left and
+        the seconds to the reset in ``RateLimit`` set the pace until that reset.
         """
         if state is None:
             return
@@ -244,25 +255,25 @@ class PollBudget:
             self._learn_policy(state)
             if state.remaining is None or state.reset_seconds is None:
                 return
-            spare = state.remaining - self._margin()
-            reset = max(0.0, state.reset_seconds)
-            if spare <= 0:
-                self._stop_until(now + reset, "no calls left")
+            reset_at = self._track_reset(now, max(0.0, state.reset_seconds))
+            allowance = state.remaining - self._margin()
+            if allowance <= 0:
+                self._stop_until(reset_at, "no calls left")
+                self._hub_rate = None
                 return
-            planned = max(self._tokens, 0.0) + self._plan.rate(self.share) * reset
-            if planned > spare and reset > 0:
-                # Someone else spends this token too, or the quota is smaller than planned: share
-                # what is left evenly until the window resets, without a burst.
-                self._slow_rate = spare / reset
-                self._slow_until = now + reset
-                self._tokens = min(self._tokens, 0.0)
-                log.debug("Hub budget: %d calls left for %.0f s; slowing down", state.remaining, reset)
+            # The burst in hand counts against what is left, and is kept small next to it.
+            self._tokens = min(self._tokens, self.burst_share * allowance)
+            left = reset_at - now
+            spare = allowance - max(self._tokens, 0.0)
+            ceiling = _MAX_SPEED_UP * self._plan.rate(1.0)
+            self._hub_rate = min(ceiling, spare / left) if left > 0 and spare > 0 else None
 
     def hold(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (the Hub answered 429 and asked to wait that long)."""
         with self._lock:
             now = self._refill()
             self._stop_until(now + max(0.0, seconds), "rate limited")
+            self._hub_rate = None
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -271,22 +282,33 @@ class PollBudget:
 
     def _margin(self) -> float:
         # Calls already sent whose answers have not come back yet are not in the Hub's count.
-        return max(2.0, 0.01 * self._plan.quota)
+        return max(3.0, 0.01 * self._plan.quota)
 
     def _rate(self, now: float) -> float:
-        rate = self._plan.rate(self.share)
-        if self._slow_rate is not None and now < self._slow_until:
-            return min(rate, self._slow_rate)
-        return rate
+        if self._hub_rate is not None and self._reset_at is not None and now < self._reset_at:
+            return self._hub_rate
+        return self._plan.rate(self.share)
 
     def _refill(self) -> float:
         now = self._clock()
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(self._capacity(), self._tokens + elapsed * self._rate(now))
         self._updated = now
-        if self._slow_rate is not None and now >= self._slow_until:
-            self._slow_rate = None
         return now
+
+    def _track_reset(self, now: float, reset_seconds: float) -> float:
+        """Return when the Hub's window resets, as closely as whole seconds of ``t`` allow.
+
+        ``t`` is rounded up, so every answer bounds the reset from above; within one window the
+        tightest bound is kept. An answer whose lower bound lies past the known reset is from
+        the next window.
+        """
+        bound = now + reset_seconds
+        if self._reset_at is None or bound - 1.0 > self._reset_at:
+            self._reset_at = bound
+        else:
+            self._reset_at = min(self._reset_at, bound)
+        return self._reset_at
 
     def _learn_policy(self, state: RateLimitState) -> None:
         quota, window = state.quota, state.window_seconds

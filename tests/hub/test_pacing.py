@@ -6,6 +6,7 @@ simulated hours takes milliseconds and nothing is timed for real.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from typing import Any
@@ -156,23 +157,94 @@ def test_no_calls_left_stops_the_budget_until_the_window_resets(clock: Clock) ->
     assert paced.acquire(clock.sleep) >= 42
 
 
-def test_fewer_calls_left_than_planned_spreads_what_is_left_until_the_reset(clock: Clock) -> None:
-    # Someone else spends this token too: 60 calls left for 120 s, where the plan would send ~360.
+def calls_before(paced: PollBudget, clock: Clock, until: float) -> int:
+    """Return how many calls hungry watchers get through ``paced`` before the clock reaches ``until``."""
+    sent = 0
+    while True:
+        paced.acquire(clock.sleep)
+        if clock.now >= until:
+            return sent
+        sent += 1
+
+
+def test_fewer_calls_left_than_planned_are_spread_until_the_reset_and_never_overspent(clock: Clock) -> None:
+    # Someone else spends this token too: 60 calls left for 120 s, where the plan would send ~400.
     paced = budget(clock)
 
     paced.observe(policy(remaining=60, reset=120))
-    waits = [paced.acquire(clock.sleep) for _ in range(10)]
+    sent = calls_before(paced, clock, until=clock.now + 120)
 
-    spare = 60 - 10  # the margin kept for calls in flight
-    assert waits[1:] == pytest.approx([120 / spare] * 9)
+    assert 45 <= sent <= 60 - 10  # all that is left but the margin for calls in flight
+    assert max(clock.slept) == pytest.approx(120 / 47.5)  # evenly spread, not a burst and a stop
 
 
-def test_calls_left_for_the_plan_change_nothing(clock: Clock) -> None:
+def test_a_fresh_window_lets_the_budget_spend_nearly_all_the_hub_grants(clock: Clock) -> None:
     paced = budget(clock)
 
-    paced.observe(policy(remaining=900, reset=200, quota=1000, window=300))
+    paced.observe(policy(remaining=999, reset=300, quota=1000, window=300))
+    sent = calls_before(paced, clock, until=clock.now + 300)
 
-    assert [paced.acquire(clock.sleep) for _ in range(50)] == [0.0] * 50
+    assert 0.97 * 1000 <= sent <= 1000 - 10
+
+
+def test_the_reset_is_known_to_the_hundredth_although_the_hub_rounds_it_to_seconds(clock: Clock) -> None:
+    # The window really resets at 10.0 s from here; the Hub rounds the seconds left up.
+    start = clock.now
+    paced = budget(clock)
+    clock.now = start + 8.05
+    paced.observe(policy(remaining=30, reset=2))  # 1.95 s left, said as 2
+    clock.now = start + 9.5
+    paced.observe(policy(remaining=0, reset=1))  # 0.5 s left, said as 1
+
+    assert paced.delay() == pytest.approx(0.55)
+
+    clock.now = start + 10.2
+    paced.observe(policy(remaining=999, reset=300))  # the next window
+
+    assert paced.delay() == 0
+
+
+class FixedWindowHub:
+    """Count calls in fixed windows as the Hub does, and answer with its rate-limit headers."""
+
+    def __init__(self, clock: Clock, quota: int, window: float) -> None:
+        self.clock, self.quota, self.window = clock, quota, window
+        self.start: float | None = None
+        self.used: Counter[int] = Counter()
+
+    def call(self) -> RateLimitState:
+        now = self.clock.now
+        if self.start is None or now >= self.start + self.window:
+            self.start = now
+        self.used[int(self.start * 1000)] += 1
+        left = self.start + self.window - now
+        remaining = max(0, self.quota - self.used[int(self.start * 1000)])
+        return policy(
+            remaining=remaining, reset=max(1, math.ceil(left)), quota=self.quota, window=self.window
+        )
+
+
+@pytest.mark.parametrize("other_user_share", [0.0, 0.3], ids=["alone", "sharing-the-token"])
+def test_hungry_watchers_fed_the_hubs_headers_spend_the_quota_but_never_more(
+    clock: Clock, other_user_share: float
+) -> None:
+    hub = FixedWindowHub(clock, quota=1000, window=300)
+    paced = budget(clock)
+    others, last = 0.0, clock.now
+
+    while clock.now < 5000 + 3 * 3600:
+        paced.acquire(clock.sleep)
+        # Another process spends the same token at a steady pace, unseen but in the Hub's count.
+        others += other_user_share * 1000 / 300 * (clock.now - last)
+        last = clock.now
+        while others >= 1:
+            others -= 1
+            hub.call()
+        paced.observe(hub.call())
+
+    windows = list(hub.used.values())[:-1]
+    assert max(windows) <= 1000
+    assert min(windows) >= 0.95 * 1000
 
 
 def test_a_429_holds_every_call_for_the_wait_the_hub_asked(clock: Clock) -> None:
