@@ -19,8 +19,10 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -28,7 +30,7 @@ from airflow_provider_spaces import __version__
 from airflow_provider_spaces.hub import protocol
 from airflow_provider_spaces.hub.errors import HubConnectionError, HubError, RateLimitedError
 from airflow_provider_spaces.hub.models import RateLimitState, SpaceRuntime, WhoAmI
-from airflow_provider_spaces.hub.pacing import PollBudget, report_to_budget, shared_budget
+from airflow_provider_spaces.hub.pacing import PollBudget, budget_key, report_to_budget, shared_budget
 from airflow_provider_spaces.hub.protocol import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -54,6 +56,7 @@ _NOT_SENT = (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
+_POOL_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4)
 
 
 class AsyncSpacesClient:
@@ -231,9 +234,10 @@ def new_http_client() -> httpx.AsyncClient:
     """Return an ``httpx.AsyncClient`` set up as the Hub clients need it.
 
     Proxy and CA settings come from the environment, read once, as for the synchronous client;
-    redirects are followed, as ``requests`` does.
+    redirects are followed, as ``requests`` does. The pool is small on purpose: the budget lets
+    calls out one after another, and every idle connection kept costs a check on each request.
     """
-    return httpx.AsyncClient(follow_redirects=True, trust_env=True)
+    return httpx.AsyncClient(follow_redirects=True, trust_env=True, limits=_POOL_LIMITS)
 
 
 def _connection_error(call: HubCall, error: httpx.HTTPError) -> HubConnectionError:
@@ -278,13 +282,16 @@ async def wait_for_turn(budget: PollBudget, sleep: Sleep = asyncio.sleep) -> flo
     return waited
 
 
-# -- one connection pool per event loop ----------------------------------------------------------
+# -- one connection pool, and one client per connection setting, per event loop ------------------
 
 
 @dataclass
 class _Pool:
     http: httpx.AsyncClient
     users: int = 0
+    # Clients are shared too: a thousand triggers of one connection need one client, not a thousand.
+    clients: dict[tuple[Any, ...], AsyncSpacesClient] = field(default_factory=dict)
+    client_users: Counter[tuple[Any, ...]] = field(default_factory=Counter)
 
 
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
@@ -302,34 +309,49 @@ async def pooled_client(
     quota: int | None = None,
     window_seconds: float | None = None,
 ) -> AsyncIterator[AsyncSpacesClient]:
-    """Yield a client on this event loop's shared connection pool and its token's shared budget.
+    """Yield this event loop's client for these settings, on the loop's one connection pool.
 
-    The pool opens with its first user and closes when its last one leaves. ``quota`` and
-    ``window_seconds`` are the plan of the token's budget when this is its first use in the
-    process (the free user's quota when None); the Hub's headers correct it.
+    Every user of the same endpoint, token and options on one loop gets the same client; all of
+    them share the loop's pool, which opens with its first user and closes when its last one
+    leaves, and the process's budget for the token. ``quota`` and ``window_seconds`` plan that
+    budget when this is its first use in the process (the free user's quota when None); the
+    Hub's headers correct it.
     """
     resolved = resolve_endpoint(endpoint)
-    budget = shared_budget(resolved, token, quota=quota, window_seconds=window_seconds)
     loop = asyncio.get_running_loop()
     pool = _POOLS.get(loop)
     if pool is None:
         pool = _POOLS[loop] = _Pool(new_http_client())
+    # The key holds the token's hash, never the token: a key may end up in a debugger or a log.
+    key = (budget_key(resolved, token), connect_timeout, read_timeout, retry, user_agent)
     pool.users += 1
-
+    pool.client_users[key] += 1
     try:
-        yield AsyncSpacesClient(
-            endpoint=resolved,
-            token=token,
-            connect_timeout=DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
-            read_timeout=DEFAULT_READ_TIMEOUT if read_timeout is None else read_timeout,
-            retry=retry,
-            user_agent=user_agent,
-            budget=budget,
-            http=pool.http,
-        )
+        client = pool.clients.get(key)
+        if client is None:
+            client = pool.clients[key] = AsyncSpacesClient(
+                endpoint=resolved,
+                token=token,
+                connect_timeout=DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
+                read_timeout=DEFAULT_READ_TIMEOUT if read_timeout is None else read_timeout,
+                retry=retry,
+                user_agent=user_agent,
+                budget=shared_budget(resolved, token, quota=quota, window_seconds=window_seconds),
+                http=pool.http,
+            )
+        yield client
     finally:
-        pool.users -= 1
-        if pool.users == 0 and _POOLS.get(loop) is pool:
-            # Forgotten before closing, so that a user arriving meanwhile opens a fresh pool.
-            del _POOLS[loop]
-            await pool.http.aclose()
+        await _leave(loop, pool, key)
+
+
+async def _leave(loop: asyncio.AbstractEventLoop, pool: _Pool, key: tuple[Any, ...]) -> None:
+    """Let go of one use of a pooled client; the last user of the pool closes it."""
+    pool.client_users[key] -= 1
+    if pool.client_users[key] <= 0:
+        del pool.client_users[key]
+        pool.clients.pop(key, None)
+    pool.users -= 1
+    if pool.users == 0 and _POOLS.get(loop) is pool:
+        # Forgotten before closing, so that a user arriving meanwhile opens a fresh pool.
+        del _POOLS[loop]
+        await pool.http.aclose()
