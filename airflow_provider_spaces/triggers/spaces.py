@@ -173,6 +173,9 @@ class SpaceStageTrigger(BaseTrigger):
     :param spaces_conn_id: the Airflow connection to the Hub.
     :param poll_interval: seconds between reads while the Space changes.
     :param max_poll_interval: the longest gap between reads of a Space that stays in one stage.
+    :param leaving: the stage the Space was in when the task asked the Hub to move it (a hardware
+        request, a restart). The Hub's first answers may still show it; until the Space shows
+        another stage, that one does not fail the wait (the deadline still ends it).
     """
 
     def __init__(
@@ -185,6 +188,7 @@ class SpaceStageTrigger(BaseTrigger):
         spaces_conn_id: str = "huggingface_default",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        leaving: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow leaves it untyped
         self.space_id = validate_space_id(space_id)
@@ -206,6 +210,7 @@ class SpaceStageTrigger(BaseTrigger):
         PollSchedule(poll_interval, max_poll_interval)
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = float(max_poll_interval)
+        self.leaving = str(leaving) if leaving is not None else None
         self._last: SpaceRuntime | None = None
         self._hook: SpacesHook | None = None
 
@@ -224,6 +229,7 @@ class SpaceStageTrigger(BaseTrigger):
                 "spaces_conn_id": self.spaces_conn_id,
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
+                "leaving": self.leaving,
             },
         )
 
@@ -251,6 +257,7 @@ class SpaceStageTrigger(BaseTrigger):
             f" on {self.hardware}" if self.hardware else "",
             time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.deadline)),
         )
+        leaving = self.leaving
         async with hook.aclient() as client:
             previous: str | None = None
             while True:
@@ -265,7 +272,9 @@ class SpaceStageTrigger(BaseTrigger):
 
                 check = check_stage(runtime, target_stages=self.target_stages, hardware=self.hardware)
                 previous = self._log_progress(check, previous)
-                if check.reached or check.failed:
+                if leaving is not None and str(runtime.stage) != leaving:
+                    leaving = None
+                if check.reached or (check.failed and leaving is None):
                     return self._check_event(check)
                 left = self._time_left()
                 if left <= 0:

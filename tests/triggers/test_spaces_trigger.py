@@ -91,6 +91,7 @@ def test_serialized_keywords_are_plain_json_that_rebuild_the_trigger_and_hold_no
         "spaces_conn_id",
         "poll_interval",
         "max_poll_interval",
+        "leaving",
     }
     assert token not in json.dumps(kwargs)
     assert token not in repr(original)
@@ -175,6 +176,18 @@ def test_a_paused_space_fails_the_wait_since_it_will_not_start_by_itself(
 
     assert (event["status"], event["reason"]) == ("failed", "dead_end")
     assert "is PAUSED and will not become RUNNING by itself" in event["message"]
+
+
+def test_the_stage_a_task_moved_the_space_from_does_not_fail_the_wait_until_it_changes(
+    hub: HubEmulator, connection: str
+) -> None:
+    # Just after a restart the Hub may still answer PAUSED; the wait must not take that for a dead end.
+    hub.add_space(SPACE, stage="PAUSED")
+
+    [event] = events_of(trigger(connection, seconds=0.5, leaving="PAUSED"))
+
+    assert (event["status"], event["reason"]) == ("timeout", "deadline")
+    assert event["runtime"]["stage"] == "PAUSED"
 
 
 def test_the_wait_times_out_at_its_own_deadline_naming_the_last_stage(
