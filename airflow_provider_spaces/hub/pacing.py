@@ -194,6 +194,10 @@ class PollBudget:
         # What the Hub said is left, spread over its window: the pace until ``_reset_at``.
         self._hub_rate: float | None = None
         self._reset_at: float | None = None
+        # Calls counted here, and the first answer of the Hub's current window (time, calls left,
+        # calls counted then), to tell the calls of others on the same token from ours.
+        self._taken = 0
+        self._window_start: tuple[float, int, int] | None = None
 
     def __repr__(self) -> str:
         return f"PollBudget({self._plan.quota} calls per {self._plan.window:g} s, share {self.share:g})"
@@ -229,6 +233,7 @@ class PollBudget:
         with self._lock:
             self._refill()
             self._tokens -= 1
+            self._taken += 1
 
     def acquire(self, sleep: Callable[[float], None] = time.sleep) -> float:
         """Wait, with ``sleep``, until a call may go, count it, and return the seconds waited."""
@@ -255,15 +260,16 @@ class PollBudget:
             self._learn_policy(state)
             if state.remaining is None or state.reset_seconds is None:
                 return
-            reset_at = self._track_reset(now, max(0.0, state.reset_seconds))
-            allowance = state.remaining - self._margin()
+            reset_at = self._track_reset(now, max(0.0, state.reset_seconds), state.remaining)
+            left = reset_at - now
+            # What others spending this token will take before the reset is not ours to spend.
+            allowance = state.remaining - self._margin() - self._others_rate(now, state.remaining) * left
             if allowance <= 0:
                 self._stop_until(reset_at, "no calls left")
                 self._hub_rate = None
                 return
             # The burst in hand counts against what is left, and is kept small next to it.
             self._tokens = min(self._tokens, self.burst_share * allowance)
-            left = reset_at - now
             spare = allowance - max(self._tokens, 0.0)
             ceiling = _MAX_SPEED_UP * self._plan.rate(1.0)
             self._hub_rate = min(ceiling, spare / left) if left > 0 and spare > 0 else None
@@ -281,8 +287,9 @@ class PollBudget:
         return max(1.0, self.burst_share * self._plan.quota)
 
     def _margin(self) -> float:
-        # Calls already sent whose answers have not come back yet are not in the Hub's count.
-        return max(3.0, 0.01 * self._plan.quota)
+        # Calls sent after the one whose answer is read are not in its count: one budget lets
+        # out a call or two per round trip, so a handful covers them.
+        return max(3.0, 0.005 * self._plan.quota)
 
     def _rate(self, now: float) -> float:
         if self._hub_rate is not None and self._reset_at is not None and now < self._reset_at:
@@ -296,7 +303,7 @@ class PollBudget:
         self._updated = now
         return now
 
-    def _track_reset(self, now: float, reset_seconds: float) -> float:
+    def _track_reset(self, now: float, reset_seconds: float, remaining: int) -> float:
         """Return when the Hub's window resets, as closely as whole seconds of ``t`` allow.
 
         ``t`` is rounded up, so every answer bounds the reset from above; within one window the
@@ -306,9 +313,25 @@ class PollBudget:
         bound = now + reset_seconds
         if self._reset_at is None or bound - 1.0 > self._reset_at:
             self._reset_at = bound
+            self._window_start = (now, remaining, self._taken)
         else:
             self._reset_at = min(self._reset_at, bound)
         return self._reset_at
+
+    def _others_rate(self, now: float, remaining: int) -> float:
+        """Return the calls per second that others made with this token since the window began.
+
+        The Hub's count fell by more than the calls counted here; the difference is theirs. Read
+        over the whole window so far, so that calls still in flight blur it by a call or two only.
+        """
+        if self._window_start is None:
+            return 0.0
+        since, remaining_then, taken_then = self._window_start
+        elapsed = now - since
+        if elapsed < 0.05 * self._plan.window:
+            return 0.0
+        theirs = (remaining_then - remaining) - (self._taken - taken_then)
+        return max(0.0, theirs) / elapsed
 
     def _learn_policy(self, state: RateLimitState) -> None:
         quota, window = state.quota, state.window_seconds
