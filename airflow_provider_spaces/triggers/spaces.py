@@ -110,26 +110,13 @@ class SpaceStageEvent:
         """
         if not isinstance(payload, Mapping):
             raise InvalidTriggerEventError(f"expected the trigger's event dict, got {type(payload).__name__}")
-        missing = [name for name in _FIELDS if name not in payload]
-        unknown = sorted(str(name) for name in payload if name not in _FIELDS)
-        if missing or unknown:
-            parts = [
-                f"missing {', '.join(missing)}" if missing else "",
-                f"unknown {', '.join(unknown)}" if unknown else "",
-            ]
-            raise InvalidTriggerEventError(f"malformed trigger event ({'; '.join(p for p in parts if p)})")
+        _check_fields(payload)
 
         try:
             status = WaitStatus(payload["status"])
         except ValueError:
             raise InvalidTriggerEventError(f"unknown event status {payload['status']!r}") from None
-        for name in ("reason", "message", "space_id"):
-            if not isinstance(payload[name], str):
-                raise InvalidTriggerEventError(f"event field {name!r} must be a string")
-        if payload["runtime"] is not None and not isinstance(payload["runtime"], Mapping):
-            raise InvalidTriggerEventError("event field 'runtime' must be a dict or null")
-        if payload["request_id"] is not None and not isinstance(payload["request_id"], str):
-            raise InvalidTriggerEventError("event field 'request_id' must be a string or null")
+        _check_types(payload)
         runtime = dict(payload["runtime"]) if payload["runtime"] is not None else None
         return cls(
             status, payload["reason"], payload["message"], payload["space_id"], runtime, payload["request_id"]
@@ -157,6 +144,25 @@ class SpaceStageEvent:
             request_id=self.request_id,
             reason=self.reason,
         )
+
+
+def _check_fields(payload: Mapping[str, Any]) -> None:
+    missing = [name for name in _FIELDS if name not in payload]
+    unknown = sorted(str(name) for name in payload if name not in _FIELDS)
+    if missing or unknown:
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        parts += [f"unknown {', '.join(unknown)}"] if unknown else []
+        raise InvalidTriggerEventError(f"malformed trigger event ({'; '.join(parts)})")
+
+
+def _check_types(payload: Mapping[str, Any]) -> None:
+    for name in ("reason", "message", "space_id"):
+        if not isinstance(payload[name], str):
+            raise InvalidTriggerEventError(f"event field {name!r} must be a string")
+    if payload["runtime"] is not None and not isinstance(payload["runtime"], Mapping):
+        raise InvalidTriggerEventError("event field 'runtime' must be a dict or null")
+    if payload["request_id"] is not None and not isinstance(payload["request_id"], str):
+        raise InvalidTriggerEventError("event field 'request_id' must be a string or null")
 
 
 class SpaceStageTrigger(BaseTrigger):
