@@ -194,9 +194,10 @@ class PollBudget:
         # What the Hub said is left, spread over its window: the pace until ``_reset_at``.
         self._hub_rate: float | None = None
         self._reset_at: float | None = None
-        # Calls counted here, and the first answer of the Hub's current window (time, calls left,
-        # calls counted then), to tell the calls of others on the same token from ours.
-        self._taken = 0
+        # Answers seen here, and the first answer of the Hub's current window (time, calls left,
+        # answers seen then), to tell the calls of others on the same token from ours. Answers,
+        # not calls sent: a call still in flight is in neither the Hub's count nor this one.
+        self._answered = 0
         self._window_start: tuple[float, int, int] | None = None
 
     def __repr__(self) -> str:
@@ -233,7 +234,6 @@ class PollBudget:
         with self._lock:
             self._refill()
             self._tokens -= 1
-            self._taken += 1
 
     def acquire(self, sleep: Callable[[float], None] = time.sleep) -> float:
         """Wait, with ``sleep``, until a call may go, count it, and return the seconds waited."""
@@ -260,6 +260,7 @@ class PollBudget:
             self._learn_policy(state)
             if state.remaining is None or state.reset_seconds is None:
                 return
+            self._answered += 1
             reset_at = self._track_reset(now, max(0.0, state.reset_seconds), state.remaining)
             left = reset_at - now
             # What others spending this token will take before the reset is not ours to spend.
@@ -313,7 +314,7 @@ class PollBudget:
         bound = now + reset_seconds
         if self._reset_at is None or bound - 1.0 > self._reset_at:
             self._reset_at = bound
-            self._window_start = (now, remaining, self._taken)
+            self._window_start = (now, remaining, self._answered)
         else:
             self._reset_at = min(self._reset_at, bound)
         return self._reset_at
@@ -321,16 +322,17 @@ class PollBudget:
     def _others_rate(self, now: float, remaining: int) -> float:
         """Return the calls per second that others made with this token since the window began.
 
-        The Hub's count fell by more than the calls counted here; the difference is theirs. Read
-        over the whole window so far, so that calls still in flight blur it by a call or two only.
+        The Hub's count fell by more than the answers seen here; the difference is theirs. Read
+        over the whole window so far, so that answers arriving out of order blur it by a call or
+        two only.
         """
         if self._window_start is None:
             return 0.0
-        since, remaining_then, taken_then = self._window_start
+        since, remaining_then, answered_then = self._window_start
         elapsed = now - since
         if elapsed < 0.05 * self._plan.window:
             return 0.0
-        theirs = (remaining_then - remaining) - (self._taken - taken_then)
+        theirs = (remaining_then - remaining) - (self._answered - answered_then)
         return max(0.0, theirs) / elapsed
 
     def _learn_policy(self, state: RateLimitState) -> None:

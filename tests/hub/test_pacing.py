@@ -253,6 +253,22 @@ def test_hungry_watchers_fed_the_hubs_headers_spend_what_is_left_and_collect_no_
     assert min(ours) >= (0.97 - other_share) * 1000
 
 
+def test_calls_in_flight_when_a_window_starts_are_not_taken_for_someone_elses(clock: Clock) -> None:
+    paced = budget(clock)
+    for _ in range(50):
+        paced.take()  # a burst, all sent before the first answer comes back
+    for remaining in range(999, 949, -1):
+        paced.observe(policy(remaining=remaining, reset=300, quota=1000, window=300))
+
+    clock.now += 20
+    paced.observe(policy(remaining=949, reset=280, quota=1000, window=300))
+    for _ in range(47):
+        paced.take()
+
+    # The pace is what is left over the time left (about 3.2 calls a second), not a fraction of it.
+    assert paced.delay() < 0.5
+
+
 def test_a_429_holds_every_call_for_the_wait_the_hub_asked(clock: Clock) -> None:
     paced = budget(clock)
 
