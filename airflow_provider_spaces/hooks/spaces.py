@@ -288,12 +288,18 @@ class SpacesHook(BaseHook):
         timeout: float,
         poll_interval: float,
         runtime: SpaceRuntime | None = None,
+        leaving: str | None = None,
     ) -> SpaceRuntime:
         """Read the runtime every ``poll_interval`` seconds until the Space is in a target stage.
 
         With ``hardware``, the Space must also run on that flavor (arrival, not the request). Each
         change of stage or hardware is logged once, with the time it took; each read only at debug
         level. ``runtime``, when given, is a fresh read (a POST's answer) used as the first one.
+
+        ``leaving`` is the stage the Space was in when the caller asked the Hub to move it (a
+        hardware request or a restart of a failed, paused or sleeping Space). The Hub's first
+        answers may still show that stage; until the Space shows another one, that stage does not
+        end the wait. The timeout still does, should the Hub never move it.
 
         :return: the runtime that reached the target.
         :raises SpaceStageError: the Space is in an error stage, or in one that cannot lead to the
@@ -313,7 +319,10 @@ class SpacesHook(BaseHook):
             self._log_progress(tracker, check.message, current, elapsed)
             if check.reached:
                 return current
-            check.raise_if_failed()
+            if leaving is not None and str(current.stage) != leaving:
+                leaving = None
+            if leaving is None:
+                check.raise_if_failed()
 
             left = limit - elapsed
             if left <= 0:

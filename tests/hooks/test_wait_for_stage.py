@@ -121,3 +121,26 @@ def test_wait_refuses_bad_bounds_before_any_request(hook, hub_emulator, options,
         hook.wait_for_stage(SPACE, **options)
 
     assert hub_emulator.request_log() == []
+
+
+def test_the_error_stage_a_space_is_leaving_does_not_end_the_wait(hook, hub_emulator):
+    hub_emulator.add_space(SPACE, hardware=GPU, stage="BUILD_ERROR", error_message="CUDA 13 image not found")
+    answer = hook.request_space_hardware(SPACE, "cpu-basic")
+    assert answer.stage == "BUILD_ERROR"  # the Hub's answer still shows where the Space was
+
+    runtime = hook.wait_for_stage(
+        SPACE, hardware="cpu-basic", timeout=60, poll_interval=0.05, runtime=answer, leaving="BUILD_ERROR"
+    )
+
+    assert (runtime.stage, runtime.hardware) == ("RUNNING", "cpu-basic")
+
+
+def test_coming_back_to_the_error_stage_it_left_fails_the_wait(hook, hub_emulator):
+    hub_emulator.add_space(SPACE, hardware=GPU, stage="BUILD_ERROR", error_message="first failure")
+    hub_emulator.add_fault("build_error", space_id=SPACE, message="second failure")
+    answer = hook.restart_space(SPACE)
+
+    with pytest.raises(SpaceStageError, match="is in BUILD_ERROR: second failure"):
+        hook.wait_for_stage(
+            SPACE, hardware=GPU, timeout=60, poll_interval=0.05, runtime=answer, leaving="BUILD_ERROR"
+        )
