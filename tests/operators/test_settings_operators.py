@@ -3,10 +3,17 @@ back) and never shown, variables sent only when they differ, deletes only for ke
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from airflow.sdk._shared.secrets_masker import redact
 
 from airflow_provider_spaces._compat import AirflowFailException
-from airflow_provider_spaces.operators.spaces import SpaceSecretsOperator, SpaceVariablesOperator
+from airflow_provider_spaces.operators.spaces import (
+    SpaceDuplicateOperator,
+    SpaceSecretsOperator,
+    SpaceVariablesOperator,
+)
 
 SPACE = "demo/app"
 VALUE = "sk-live-7f3a9c1e5b2d4f60"
@@ -88,3 +95,18 @@ def test_secrets_of_a_space_the_token_cannot_see_fail_as_not_found(emulated_hub)
         AirflowFailException, match=r"HTTP 404 Not Found \(RepoNotFound\): Repository not found"
     ):
         run(SpaceSecretsOperator(task_id="secrets", space_id="nobody/nothing", secrets={"A": VALUE}))
+
+
+@pytest.mark.parametrize(
+    "operator", [SpaceSecretsOperator, SpaceDuplicateOperator], ids=["secrets", "duplicate"]
+)
+def test_rendering_registers_the_secret_values_with_the_masker(operator):
+    value = f"sk-rendered-{uuid.uuid4().hex}"
+    extra = {"target_space_id": "demo/copy"} if operator is SpaceDuplicateOperator else {}
+    task = operator(task_id="t", space_id=SPACE, secrets={"API_KEY": "{{ params.value }}"}, **extra)
+    assert redact(f"sent {value}") == f"sent {value}"
+
+    task.render_template_fields({"params": {"value": value}})
+
+    assert task.secrets == {"API_KEY": value}
+    assert redact(f"sent {value}") == "sent ***"
