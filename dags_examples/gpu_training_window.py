@@ -4,8 +4,7 @@ Every night at 01:00 (in the time zone below), this DAG moves a Hugging Face Spa
 waits until the Space really runs there, does the work, and puts the Space back on the free
 ``cpu-basic`` hardware, whether the work succeeded or not:
 
-    upgrade (setup) >> wait_for_gpu >> train >> downgrade (teardown)
-                                        train >> publish
+    upgrade (setup) >> wait_for_gpu >> train >> downgrade (teardown) >> publish
 
 - ``upgrade`` only asks for the GPU, with a sleep time as a failsafe: should everything after it
   fail, the idle Space falls asleep and stops costing money. It does not wait, because Airflow
@@ -17,9 +16,10 @@ waits until the Space really runs there, does the work, and puts the Space back 
 - ``downgrade`` goes back to ``cpu-basic`` (or pauses the Space when the Hub refuses that) and,
   as a teardown, runs after a failed ``wait_for_gpu`` or ``train`` too; its own failure fails
   the run, since it means the GPU may still be billing.
-- ``publish`` hands on what the work made (here it only reports the work's duration). It also
-  keeps a failed ``train`` visible in the run's state: Airflow judges a run by its last tasks,
-  and a teardown that can fail the run counts as one, which would otherwise hide ``train``.
+- ``publish`` hands on what the work made (here it only reports the work's duration), once the
+  GPU is given back, since it needs none. It also keeps a failed ``train`` visible in the run's
+  state: Airflow judges a run by its last tasks, and a teardown that can fail the run counts as
+  one, which would otherwise hide the failure of ``train``.
 
 Known limit: if ``upgrade`` fails after the Hub took the request (every retry of the call lost
 its answer), Airflow skips the teardown. The sleep time above then bounds the cost; a guard that
@@ -132,4 +132,4 @@ with DAG(
 
     trained = train()
     upgrade >> wait_for_gpu >> trained >> downgrade.as_teardown(setups=upgrade, on_failure_fail_dagrun=True)
-    publish(trained)
+    downgrade >> publish(trained)
