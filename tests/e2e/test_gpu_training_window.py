@@ -9,6 +9,7 @@ a real one; timeouts stay long, so that a run ending early proves it failed fast
 from __future__ import annotations
 
 import importlib.util
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -91,11 +92,13 @@ def test_the_window_runs_on_the_gpu_and_ends_back_on_cpu_basic(emulated_hub, win
 
 
 def test_a_failing_work_task_still_puts_the_space_back_and_stops_the_bill(emulated_hub, window_dag, run_dag):
-    emulated_hub.add_space(SPACE, hardware="cpu-basic")
-    # The app crashes two emulated minutes (two real seconds) after it starts on the GPU, during the work.
-    emulated_hub.add_fault("runtime_error", space_id=SPACE, after_seconds=120, message="CUDA out of memory")
+    # The GPU build lasts five real seconds, so that the sensor is polling when the Space comes up
+    # (a task takes up to three seconds to start on Airflow 3.1); the app then crashes 1.5 real
+    # seconds after it started on the GPU: before or during the work, never before the sensor saw it.
+    emulated_hub.add_space(SPACE, hardware="cpu-basic", build_seconds=300)
+    emulated_hub.add_fault("runtime_error", space_id=SPACE, after_seconds=90, message="CUDA out of memory")
 
-    result = run_dag(window_dag(work_seconds=4))
+    result = run_dag(window_dag(work_seconds=3))
 
     assert result.state == "failed"
     assert states(result) == {
@@ -105,7 +108,10 @@ def test_a_failing_work_task_still_puts_the_space_back_and_stops_the_bill(emulat
         "downgrade": "success",
         "publish": "upstream_failed",
     }
-    assert "is not running on a10g-large after the work: it is RUNTIME_ERROR" in result.tasks["train"].log
+    assert re.search(
+        r"Space demo/gpu-trainer is not running on a10g-large (before|after) the work: it is RUNTIME_ERROR",
+        result.tasks["train"].log,
+    )
     assert hardware_requests(emulated_hub) == [GPU, "cpu-basic"]
     assert_back_on_cpu_basic_and_not_billed(emulated_hub)
 
