@@ -228,7 +228,8 @@ class SpaceHardwareUpgradeOperator(_WaitingOperator):
     def act(self, hook: SpacesHook) -> dict[str, Any]:
         """Request the flavor unless it is there or on its way, then wait for it."""
         runtime = hook.get_space_runtime(self.space_id)
-        if runtime.arrived(self.hardware):
+        # On the flavor, and not about to leave it (a downgrade of an earlier run still under way).
+        if runtime.arrived(self.hardware) and runtime.requested_hardware in (None, self.hardware):
             self.log.info(
                 "Space %s already runs on %s; no hardware request sent", self.space_id, self.hardware
             )

@@ -64,6 +64,17 @@ def test_upgrade_sends_nothing_when_the_space_already_runs_on_the_gpu(emulated_h
     assert "Space demo/app already runs on a10g-large; no hardware request sent" in airflow_logs.text
 
 
+def test_upgrade_asks_again_for_the_gpu_a_space_is_about_to_leave(emulated_hub, writes):
+    # An earlier run's teardown asked for cpu-basic; the Hub has not moved the Space yet.
+    emulated_hub.add_space(SPACE, hardware=GPU, schedule_seconds=3600)
+    run(downgrade(wait_for_running=False))
+
+    result = run(upgrade())
+
+    assert (result["stage"], result["hardware"], result["requested_hardware"]) == ("RUNNING", GPU, GPU)
+    assert writes() == [("POST", "hardware"), ("POST", "hardware")]
+
+
 def test_upgrade_of_a_space_already_on_the_gpu_sends_only_a_different_sleep_time(emulated_hub, writes):
     emulated_hub.add_space(SPACE, hardware=GPU, sleep_time=600)
 
