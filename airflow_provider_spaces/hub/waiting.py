@@ -217,8 +217,11 @@ def is_billing(runtime: SpaceRuntime) -> bool:
 
 
 def will_bill(runtime: SpaceRuntime) -> bool:
-    """Tell whether the Space will start costing money by itself: paid hardware is requested, and
-    it is in a stage it leaves on its own (not paused, sleeping, stopped or failed)."""
+    """Tell whether the Space will start costing money by itself.
+
+    That is: paid hardware is requested, and the Space is in a stage it leaves on its own (not
+    paused, sleeping, stopped or failed).
+    """
     stage = SpaceStage.parse(str(runtime.stage))
     stays = stage in DEAD_END_STAGES or is_error(stage)
     return is_paid_flavor(_plain(runtime.requested_hardware)) and not stays

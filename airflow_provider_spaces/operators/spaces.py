@@ -242,8 +242,7 @@ class SpaceHardwareUpgradeOperator(_WaitingOperator):
         ).to_dict()
 
     def _bring_up(self, hook: SpacesHook, runtime: SpaceRuntime) -> tuple[SpaceRuntime, bool]:
-        """Request the flavor and restart when needed; return the latest runtime and whether the
-        Space was asked to move."""
+        """Request the flavor and restart if needed; return the runtime and whether the Space moves."""
         if runtime.requested_hardware != self.hardware:
             self.log.info(
                 "Space %s: requesting %s (it is %s)", self.space_id, self.hardware, describe_state(runtime)

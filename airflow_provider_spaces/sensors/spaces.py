@@ -71,6 +71,7 @@ class SpaceStageSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.space_id = space_id
+        # Kept as a list, which Airflow renders item by item and serializes as the user wrote it.
         self.target_stages = (
             list(target_stages) if isinstance(target_stages, (tuple, set, frozenset)) else target_stages
         )
