@@ -93,12 +93,14 @@ def test_the_window_runs_on_the_gpu_and_ends_back_on_cpu_basic(emulated_hub, win
 
 def test_a_failing_work_task_still_puts_the_space_back_and_stops_the_bill(emulated_hub, window_dag, run_dag):
     # The GPU build lasts five real seconds, so that the sensor is polling when the Space comes up
-    # (a task takes up to three seconds to start on Airflow 3.1); the app then crashes 1.5 real
-    # seconds after it started on the GPU: before or during the work, never before the sensor saw it.
+    # (a task takes up to three seconds to start on Airflow 3.1); the app then crashes five real
+    # seconds after it started on the GPU, well inside the ten seconds of work: the sensor has
+    # seen the GPU long before, and the check at the end of the work sees the crash, even on a
+    # loaded machine.
     emulated_hub.add_space(SPACE, hardware="cpu-basic", build_seconds=300)
-    emulated_hub.add_fault("runtime_error", space_id=SPACE, after_seconds=90, message="CUDA out of memory")
+    emulated_hub.add_fault("runtime_error", space_id=SPACE, after_seconds=300, message="CUDA out of memory")
 
-    result = run_dag(window_dag(work_seconds=3))
+    result = run_dag(window_dag(work_seconds=10))
 
     assert result.state == "failed"
     assert states(result) == {
