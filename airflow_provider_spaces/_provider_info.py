@@ -116,8 +116,8 @@ def provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_spaces.triggers.spaces"]}
         ],
-        # No "extra-links" yet: Airflow imports each listed link class when it discovers them and
-        # warns for every class that is missing. Add the link classes when they exist.
+        # Airflow imports each listed link class when it discovers providers; the module is light.
+        "extra-links": ["airflow_provider_spaces.links.spaces.SpaceLink"],
         "connection-types": [
             {
                 "connection-type": CONNECTION_TYPE,

@@ -19,6 +19,13 @@ Fixtures for tests that run Airflow for real:
   does on every supported release.
 - ``airflow_logs``: every line Airflow's logging prints during one test (``.text``), through
   structlog and standard logging alike; ``caplog`` sees only the latter.
+
+Fixtures for tests of the tasks against the emulated Hub:
+
+- ``emulated_hub``: an emulator shared by the test module (its clock at 60x), reset for each test,
+  with the default connection ``huggingface_default`` pointing at it with its write token.
+- ``writes``: the requests that could change something, as (method, last path part).
+- ``billed_now``: whether a Space's ledger bills the present moment.
 """
 
 # The network guard below must run before any other import; the imports after it are on purpose.
@@ -57,6 +64,8 @@ import pytest
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
+
+    from airflow_provider_spaces.emulator.server import HubEmulator
 
 
 # --- An Airflow of the suite's own ------------------------------------------------------------
@@ -173,6 +182,51 @@ def airflow_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
         return conn_id
 
     return define
+
+
+# --- The emulated Hub, for the tasks --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def _module_hub() -> Iterator[HubEmulator]:
+    # Stopping a server costs uvicorn a fifth of a second: one per module, reset for each test.
+    from airflow_provider_spaces.emulator.server import HubEmulator
+
+    with HubEmulator(speed=60) as hub:
+        yield hub
+
+
+@pytest.fixture
+def emulated_hub(_module_hub: HubEmulator, airflow_connection: Callable[..., str]) -> HubEmulator:
+    """Return a reset emulated Hub, which the default connection points at."""
+    _module_hub.reset()
+    _module_hub.set_speed(60)
+    airflow_connection("huggingface_default", host=_module_hub.url, password=_module_hub.write_token)
+    return _module_hub
+
+
+@pytest.fixture
+def writes(emulated_hub: HubEmulator) -> Callable[..., list[tuple[str, str]]]:
+    """Return a function listing the requests that could change something, oldest first."""
+
+    def listed(space_id: str | None = None) -> list[tuple[str, str]]:
+        return [
+            (entry["method"], entry["path"].rsplit("/", 1)[-1])
+            for entry in emulated_hub.request_log(space_id)
+            if entry["method"] != "GET"
+        ]
+
+    return listed
+
+
+@pytest.fixture
+def billed_now(emulated_hub: HubEmulator) -> Callable[[str], bool]:
+    """Return a function telling whether a Space's ledger bills the present moment."""
+
+    def billed(space_id: str) -> bool:
+        return bool(emulated_hub.ledger(space_id)["intervals"][-1]["billed"])
+
+    return billed
 
 
 # --- Running a DAG -------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ the Hub client, and ``requests`` with it, is imported the first time a client is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,10 @@ from airflow_provider_spaces.hooks.connection import (
     settings_from_connection,
     settings_from_environment,
 )
+from airflow_provider_spaces.hub.errors import SpaceWaitTimeout
+from airflow_provider_spaces.hub.models import SpaceStage
+from airflow_provider_spaces.hub.validation import validate_seconds, validate_stages
+from airflow_provider_spaces.hub.waiting import StageTracker, check_stage
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -76,6 +81,10 @@ class SpacesHook(BaseHook):
     default_conn_name = "huggingface_default"
     conn_type = CONNECTION_TYPE
     hook_name = INTEGRATION
+
+    # The clock and the pause of the wait loop; tests replace them to check the loop's bounds.
+    _monotonic = staticmethod(time.monotonic)
+    _sleep = staticmethod(time.sleep)
 
     def __init__(self, spaces_conn_id: str = default_conn_name, *, logger_name: str | None = None) -> None:
         super().__init__(logger_name=logger_name)
@@ -280,6 +289,69 @@ class SpacesHook(BaseHook):
         """Return whom the token belongs to and its role."""
         return self.get_client().whoami()
 
+    # -- waiting ------------------------------------------------------------------------------
+
+    def wait_for_stage(
+        self,
+        space_id: str,
+        *,
+        target_stages: Iterable[str] = (SpaceStage.RUNNING,),
+        hardware: str | None = None,
+        timeout: float,
+        poll_interval: float,
+        runtime: SpaceRuntime | None = None,
+        leaving: str | None = None,
+    ) -> SpaceRuntime:
+        """Read the runtime every ``poll_interval`` seconds until the Space is in a target stage.
+
+        With ``hardware``, the Space must also run on that flavor (arrival, not the request). Each
+        change of stage or hardware is logged once, with the time it took; each read only at debug
+        level. ``runtime``, when given, is a fresh read (a POST's answer) used as the first one.
+
+        ``leaving`` is the stage the Space was in when the caller asked the Hub to move it (a
+        hardware request or a restart of a failed, paused or sleeping Space). The Hub's first
+        answers may still show that stage; until the Space shows another one, that stage does not
+        end the wait. The timeout still does, should the Hub never move it.
+
+        :return: the runtime that reached the target.
+        :raises SpaceStageError: the Space is in an error stage, or in one that cannot lead to the
+            target (paused, another flavor requested, ...); raised at the first read showing it.
+        :raises SpaceWaitTimeout: ``timeout`` seconds passed first; the message names the last stage.
+        """
+        targets = validate_stages(target_stages)
+        limit = validate_seconds(timeout, argument="timeout")
+        pause = validate_seconds(poll_interval, argument="poll_interval")
+
+        tracker = StageTracker()
+        started = self._monotonic()
+        current = runtime if runtime is not None else self.get_space_runtime(space_id)
+        while True:
+            elapsed = self._monotonic() - started
+            check = check_stage(current, target_stages=targets, hardware=hardware)
+            self._log_progress(tracker, check.message, current, elapsed)
+            if check.reached:
+                return current
+            if leaving is not None and str(current.stage) != leaving:
+                leaving = None
+            if leaving is None:
+                check.raise_if_failed()
+
+            left = limit - elapsed
+            if left <= 0:
+                raise _wait_timeout(current, targets, hardware, elapsed)
+            # Never sleep past the deadline: the last read happens at it, not a poll later.
+            self._sleep(min(pause, left))
+            current = self.get_space_runtime(space_id)
+
+    def _log_progress(
+        self, tracker: StageTracker, detail: str, runtime: SpaceRuntime, elapsed: float
+    ) -> None:
+        line = tracker.observe(runtime, elapsed)
+        if line is not None:
+            self.log.info("%s", line)
+        else:
+            self.log.debug("%s", detail)
+
     # -- connection test ----------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
@@ -362,6 +434,19 @@ def _client_options(settings: HubSettings) -> dict[str, Any]:
         retry["total_timeout"] = settings.max_retry_wait
     options["retry"] = RetryPolicy(**retry)
     return options
+
+
+def _wait_timeout(
+    runtime: SpaceRuntime, targets: frozenset[str], hardware: str | None, waited: float
+) -> SpaceWaitTimeout:
+    goal = " or ".join(sorted(targets)) + (f" on {hardware}" if hardware else "")
+    return SpaceWaitTimeout(
+        space_id=runtime.space_id,
+        last_stage=str(runtime.stage),
+        waited_seconds=waited,
+        target=goal,
+        hint=f"See the Space's logs at {runtime.url}; if its build is only slow, allow a longer timeout.",
+    )
 
 
 def _secret_values(secrets: SecretOrVariable | None) -> list[str]:

@@ -8,20 +8,29 @@ judge: a flavor is never refused only because the built-in catalog lacks it.
 from __future__ import annotations
 
 import difflib
+import math
 import re
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from airflow_provider_spaces.hub.catalog import KNOWN_FLAVORS
 from airflow_provider_spaces.hub.errors import InvalidArgumentError
+from airflow_provider_spaces.hub.models import SpaceStage, is_known_stage
 
 __all__ = [
     "MAX_NAME_LENGTH",
     "suggest_flavor",
+    "validate_flag",
     "validate_flavor",
     "validate_key",
+    "validate_keys",
+    "validate_seconds",
     "validate_sleep_time",
     "validate_space_id",
+    "validate_stages",
     "validate_storage_tier",
+    "validate_values",
     "validate_visibility",
 ]
 
@@ -138,3 +147,78 @@ def validate_visibility(visibility: Any, *, argument: str = "visibility") -> str
             argument, f"must be one of {', '.join(VISIBILITIES)}, not {_shown(visibility)}"
         )
     return str(visibility)
+
+
+def validate_seconds(value: Any, *, argument: str) -> float:
+    """Return ``value`` in seconds when it is a number above 0 or a positive ``timedelta``."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgumentError(
+            argument, f"must be a number of seconds or a timedelta, not {_shown(value)}"
+        )
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidArgumentError(argument, f"must be more than 0 seconds, not {_shown(value)}")
+    return seconds
+
+
+def validate_flag(value: Any, *, argument: str) -> bool:
+    """Return ``value`` when it is True or False (a truthy string is a mistake, not a yes)."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(argument, f"must be True or False, not {_shown(value)}")
+    return value
+
+
+def validate_values(values: Any, *, argument: str) -> dict[str, str]:
+    """Return ``values`` as a dict when it maps valid keys to strings.
+
+    Used for secrets too, so no message ever quotes a value: only keys and types are named.
+    """
+    if not isinstance(values, Mapping):
+        raise InvalidArgumentError(
+            argument, f"must be a mapping of key to value, not a {type(values).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for key, value in values.items():
+        validate_key(key, argument=f"{argument} key")
+        if not isinstance(value, str):
+            raise InvalidArgumentError(
+                argument, f"the value of {key} must be a string, not a {type(value).__name__}"
+            )
+        checked[key] = value
+    return checked
+
+
+def validate_keys(keys: Any, *, argument: str) -> list[str]:
+    """Return ``keys`` as a list when it is a collection (list, tuple, set) of valid keys."""
+    if isinstance(keys, (str, bytes)) or isinstance(keys, Mapping) or not isinstance(keys, Iterable):
+        raise InvalidArgumentError(
+            argument, f"must be a list of keys such as ['HF_MODEL'], not {_shown(keys)}"
+        )
+    return [validate_key(key, argument=f"{argument} key") for key in keys]
+
+
+def validate_stages(stages: Any, *, argument: str = "target_stages") -> frozenset[str]:
+    """Return ``stages`` as a set when it is a non-empty collection of stage names.
+
+    Stages this package does not know pass (the Hub adds stages); only a known stage in the wrong
+    case is refused, since it could never match what the Hub sends.
+    """
+    if isinstance(stages, (str, bytes)) or isinstance(stages, Mapping) or not isinstance(stages, Iterable):
+        raise InvalidArgumentError(
+            argument, f"must be a list of stages such as ['RUNNING'], not {_shown(stages)}"
+        )
+    names = list(stages)
+    if not names:
+        raise InvalidArgumentError(argument, "must name at least one stage, such as 'RUNNING'")
+    for stage in names:
+        if not isinstance(stage, str) or not _FLAVOR_PATTERN.fullmatch(stage):
+            raise InvalidArgumentError(argument, f"holds {_shown(stage)}, which is not a stage name")
+        if not is_known_stage(stage) and is_known_stage(stage.upper()):
+            raise InvalidArgumentError(
+                argument,
+                f"holds {stage!r}; stages are upper case: did you mean {SpaceStage(stage.upper())!s}?",
+            )
+    return frozenset(str(stage) for stage in names)

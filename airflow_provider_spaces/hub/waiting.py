@@ -4,6 +4,10 @@ Operators, the sensor and the trigger all wait the same way, so the rule lives h
 no clock. A wait fails at once when waiting longer cannot help (an error stage, a paused Space, a
 hardware request for another flavor), because spending the whole timeout on a Space that already
 failed only delays the bad news and keeps the bill running.
+
+Beside the rule: whether a runtime shows a Space that costs money (:func:`billing_stopped`), which
+the down moves use to decide whether a failure still leaves money running, and
+:class:`StageTracker`, which tells the waits when to write a progress line.
 """
 
 from __future__ import annotations
@@ -12,14 +16,38 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from airflow_provider_spaces.hub.catalog import is_paid_flavor
 from airflow_provider_spaces.hub.errors import SpaceStageError
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage, in_motion, is_error, is_known_stage
 
-__all__ = ["DEAD_END_STAGES", "CheckReason", "CheckStatus", "StageCheck", "check_stage"]
+__all__ = [
+    "BILLED_STAGES",
+    "DEAD_END_STAGES",
+    "CheckReason",
+    "CheckStatus",
+    "StageCheck",
+    "StageTracker",
+    "billing_stopped",
+    "check_stage",
+    "describe_state",
+    "format_duration",
+    "is_billing",
+    "will_bill",
+]
 
 # Stages a Space does not leave on its own: someone has to restart it, or a visitor wake it.
 DEAD_END_STAGES: frozenset[SpaceStage] = frozenset(
     {SpaceStage.PAUSED, SpaceStage.STOPPED, SpaceStage.DELETING, SpaceStage.SLEEPING}
+)
+# The Hub bills a Space on paid hardware while it starts or runs; building, pausing and sleeping
+# are free, and so are error stages.
+BILLED_STAGES: frozenset[SpaceStage] = frozenset(
+    {
+        SpaceStage.RUNNING,
+        SpaceStage.RUNNING_BUILDING,
+        SpaceStage.APP_STARTING,
+        SpaceStage.RUNNING_APP_STARTING,
+    }
 )
 
 
@@ -171,3 +199,98 @@ def _with_context(message: str, runtime: SpaceRuntime) -> str:
     if runtime.request_id:
         details.append(f"request id {runtime.request_id}")
     return f"{message} ({'; '.join(details)})" if details else message
+
+
+# -- money -------------------------------------------------------------------------------------
+
+
+def is_billing(runtime: SpaceRuntime) -> bool:
+    """Tell whether the Space may cost money now: starting or running on paid hardware.
+
+    A stage this package does not know counts as billed on paid hardware, and so does a flavor it
+    does not know: code that stops the money must rather act once too often than leave a bill
+    running.
+    """
+    stage = SpaceStage.parse(str(runtime.stage))
+    billed_stage = stage in BILLED_STAGES or not is_known_stage(stage)
+    return billed_stage and is_paid_flavor(_plain(runtime.hardware))
+
+
+def will_bill(runtime: SpaceRuntime) -> bool:
+    """Tell whether the Space will start costing money by itself.
+
+    That is: paid hardware is requested, and the Space is in a stage it leaves on its own (not
+    paused, sleeping, stopped or failed).
+    """
+    stage = SpaceStage.parse(str(runtime.stage))
+    stays = stage in DEAD_END_STAGES or is_error(stage)
+    return is_paid_flavor(_plain(runtime.requested_hardware)) and not stays
+
+
+def billing_stopped(runtime: SpaceRuntime) -> bool:
+    """Tell whether the Space neither costs money now nor will by itself, as far as ``runtime`` shows."""
+    return not is_billing(runtime) and not will_bill(runtime)
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+def format_duration(seconds: float) -> str:
+    """Write a duration for a log line: ``42 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def describe_state(runtime: SpaceRuntime) -> str:
+    """Write where a Space is: its stage, the flavor it runs on, and the one it asked for if other."""
+    return _describe(_state_of(runtime))
+
+
+_State = tuple[str, str | None, str | None]
+
+
+def _state_of(runtime: SpaceRuntime) -> _State:
+    return (str(runtime.stage), _plain(runtime.hardware), _plain(runtime.requested_hardware))
+
+
+def _describe(state: _State) -> str:
+    stage, current, requested = state
+    text = f"{stage} on {current}" if current else stage
+    if requested and requested != current:
+        text += f", {requested} requested"
+    return text
+
+
+def _plain(value: str | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class StageTracker:
+    """Notice when a Space's stage or hardware changes between reads, and for how long it held.
+
+    The waits write one line per change, not one per poll; this class keeps that notion of "a
+    change" the same for the hook's wait loop and the sensor. ``elapsed`` is measured by the
+    caller, on whatever clock it waits with.
+    """
+
+    def __init__(self) -> None:
+        self._last: _State | None = None
+        self._since = 0.0
+
+    def observe(self, runtime: SpaceRuntime, elapsed: float) -> str | None:
+        """Return a progress line when ``runtime`` differs from the last one seen, else None."""
+        state = _state_of(runtime)
+        if state == self._last:
+            return None
+
+        line = f"Space {runtime.space_id} is {_describe(state)} ({format_duration(elapsed)} into the wait"
+        if self._last is not None:
+            line += f"; {_describe(self._last)} for {format_duration(elapsed - self._since)}"
+        self._last, self._since = state, elapsed
+        return line + ")"

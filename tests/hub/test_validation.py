@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -9,11 +10,16 @@ import pytest
 from airflow_provider_spaces.hub.errors import InvalidArgumentError
 from airflow_provider_spaces.hub.validation import (
     suggest_flavor,
+    validate_flag,
     validate_flavor,
     validate_key,
+    validate_keys,
+    validate_seconds,
     validate_sleep_time,
     validate_space_id,
+    validate_stages,
     validate_storage_tier,
+    validate_values,
     validate_visibility,
 )
 
@@ -185,3 +191,93 @@ def test_visibility_must_be_one_the_hub_knows() -> None:
 
 def _escaped(message: str) -> str:
     return message.replace(".", r"\.").replace("?", r"\?").replace("(", r"\(").replace(")", r"\)")
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(30, 30.0), (0.5, 0.5), (timedelta(minutes=2), 120.0)],
+    ids=["int", "float", "timedelta"],
+)
+def test_positive_durations_pass_as_seconds(value: Any, seconds: float) -> None:
+    assert validate_seconds(value, argument="timeout") == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0, "must be more than 0 seconds, not 0"),
+        (-5, "must be more than 0 seconds, not -5"),
+        (timedelta(0), "must be more than 0 seconds"),
+        (float("nan"), "must be more than 0 seconds, not nan"),
+        ("60", "must be a number of seconds or a timedelta, not '60'"),
+        (True, "must be a number of seconds or a timedelta, not True"),
+    ],
+    ids=["zero", "negative", "zero-timedelta", "nan", "string", "bool"],
+)
+def test_bad_durations_are_refused(value: Any, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=f"^Invalid poll_interval: {message}"):
+        validate_seconds(value, argument="poll_interval")
+
+
+def test_flags_must_be_booleans() -> None:
+    assert validate_flag(False, argument="wait_for_running") is False
+    with pytest.raises(
+        InvalidArgumentError, match="^Invalid wait_for_running: must be True or False, not 'yes'"
+    ):
+        validate_flag("yes", argument="wait_for_running")
+
+
+def test_values_map_valid_keys_to_strings() -> None:
+    assert validate_values({"HF_MODEL": "gpt2", "EMPTY": ""}, argument="variables") == {
+        "HF_MODEL": "gpt2",
+        "EMPTY": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["A=1"], "^Invalid secrets: must be a mapping of key to value, not a list"),
+        ({"": "hunter2"}, "^Invalid secrets key: must be a non-empty string"),
+        ({"1ABC": "hunter2"}, "^Invalid secrets key: '1ABC' is not allowed"),
+        ({"API": 12345}, "^Invalid secrets: the value of API must be a string, not a int"),
+    ],
+    ids=["not-a-mapping", "empty-key", "key-starting-with-a-digit", "value-not-a-string"],
+)
+def test_bad_values_are_refused_without_quoting_any_value(values: Any, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message) as caught:
+        validate_values(values, argument="secrets")
+
+    assert "hunter2" not in str(caught.value)
+    assert "12345" not in str(caught.value)
+
+
+def test_keys_come_as_a_collection() -> None:
+    assert validate_keys(("OLD", "STALE"), argument="delete") == ["OLD", "STALE"]
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^Invalid delete: must be a list of keys such as \['HF_MODEL'\], not 'OLD'",
+    ):
+        validate_keys("OLD", argument="delete")
+    with pytest.raises(InvalidArgumentError, match="^Invalid delete key: must be a non-empty string"):
+        validate_keys([""], argument="delete")
+
+
+def test_stages_may_be_unknown_but_must_be_upper_case_names() -> None:
+    assert validate_stages(["RUNNING", "WARMING_UP"]) == frozenset({"RUNNING", "WARMING_UP"})
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ("RUNNING", r"must be a list of stages such as \['RUNNING'\], not 'RUNNING'"),
+        ([], "must name at least one stage"),
+        (["running"], "holds 'running'; stages are upper case: did you mean RUNNING"),
+        ([""], "holds '', which is not a stage name"),
+        ([3], "holds 3, which is not a stage name"),
+    ],
+    ids=["a-single-string", "empty", "lower-case", "empty-name", "not-a-string"],
+)
+def test_bad_stages_are_refused(stages: Any, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=f"^Invalid target_stages: {message}"):
+        validate_stages(stages)

@@ -1,4 +1,5 @@
-"""The waiting rule as a table: from one runtime, reached, keep waiting, or fail at once."""
+"""The waiting rule as a table: from one runtime, reached, keep waiting, or fail at once; and the
+billing predicates and progress lines that the waits share."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import pytest
 
 from airflow_provider_spaces.hub.errors import SpaceStageError
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage
-from airflow_provider_spaces.hub.waiting import CheckReason, CheckStatus, check_stage
+from airflow_provider_spaces.hub.waiting import (
+    CheckReason,
+    CheckStatus,
+    StageTracker,
+    billing_stopped,
+    check_stage,
+    describe_state,
+    format_duration,
+    is_billing,
+    will_bill,
+)
 
 ENDPOINT = "http://127.0.0.1:9"
 RUNNING = frozenset({SpaceStage.RUNNING})
@@ -151,3 +162,84 @@ def test_waiting_for_hardware_names_what_runs_now() -> None:
     assert (
         check.message == "Space demo/app is RUNNING on cpu-basic; a10g-large is requested and not there yet"
     )
+
+
+BILLING_CASES = [
+    # (runtime, billing now, will bill by itself)
+    (runtime("RUNNING", GPU), True, True),
+    (runtime("APP_STARTING", GPU), True, True),
+    (runtime("RUNNING_BUILDING", GPU, "cpu-basic"), True, False),
+    (runtime("RUNNING", GPU, "cpu-basic"), True, False),
+    (runtime("BUILDING", GPU, "cpu-basic"), False, False),
+    (runtime("BUILDING", "cpu-basic", GPU), False, True),
+    (runtime("RUNNING", "cpu-basic", GPU), False, True),
+    (runtime("RUNNING", "cpu-basic"), False, False),
+    (runtime("PAUSED", None, GPU), False, False),
+    (runtime("SLEEPING", None, GPU), False, False),
+    (runtime("BUILD_ERROR", None, GPU), False, False),
+    (runtime("RUNTIME_ERROR", GPU), False, False),
+    (runtime("RUNNING", None, None), False, False),
+    (runtime("WARMING_UP", GPU), True, True),
+    (runtime("RUNNING", "h200-mega"), True, True),
+]
+BILLING_IDS = [
+    "running-on-the-gpu",
+    "starting-on-the-gpu",
+    "old-gpu-container-serving-during-a-downgrade",
+    "downgrade-requested-but-not-started",
+    "building-for-cpu-after-leaving-the-gpu",
+    "building-for-the-gpu",
+    "gpu-requested-still-on-cpu",
+    "running-on-cpu",
+    "paused-with-the-gpu-requested",
+    "sleeping-with-the-gpu-requested",
+    "gpu-build-failed",
+    "crashed-on-the-gpu",
+    "static-space",
+    "unknown-stage-on-the-gpu-counts-as-billed",
+    "unknown-flavor-counts-as-paid",
+]
+
+
+@pytest.mark.parametrize(("space", "now", "later"), BILLING_CASES, ids=BILLING_IDS)
+def test_billing_predicates(space: SpaceRuntime, now: bool, later: bool) -> None:
+    assert (is_billing(space), will_bill(space)) == (now, later)
+    assert billing_stopped(space) is (not now and not later)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"), (185, "3 min 05 s"), (7620, "2 h 07 min")],
+    ids=["zero", "seconds", "rounds-up-to-a-minute", "minutes", "hours"],
+)
+def test_durations_read_as_people_write_them(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_the_tracker_reports_each_change_once_with_the_time_the_last_state_held() -> None:
+    tracker = StageTracker()
+
+    lines = [
+        tracker.observe(runtime("RUNNING", "cpu-basic", GPU), 0),
+        tracker.observe(runtime("RUNNING", "cpu-basic", GPU), 3),
+        tracker.observe(runtime("BUILDING", "cpu-basic", GPU), 5),
+        tracker.observe(runtime("BUILDING", "cpu-basic", GPU), 20),
+        tracker.observe(runtime("APP_STARTING", GPU), 125),
+        tracker.observe(runtime("RUNNING", GPU), 140),
+    ]
+
+    assert lines == [
+        "Space demo/app is RUNNING on cpu-basic, a10g-large requested (0 s into the wait)",
+        None,
+        "Space demo/app is BUILDING on cpu-basic, a10g-large requested (5 s into the wait; "
+        "RUNNING on cpu-basic, a10g-large requested for 5 s)",
+        None,
+        "Space demo/app is APP_STARTING on a10g-large (2 min 05 s into the wait; "
+        "BUILDING on cpu-basic, a10g-large requested for 2 min 00 s)",
+        "Space demo/app is RUNNING on a10g-large (2 min 20 s into the wait; APP_STARTING on a10g-large for 15 s)",
+    ]
+
+
+def test_describe_state_leaves_out_missing_hardware() -> None:
+    assert describe_state(runtime("BUILDING", None, None)) == "BUILDING"
+    assert describe_state(runtime("BUILDING", None, GPU)) == "BUILDING, a10g-large requested"

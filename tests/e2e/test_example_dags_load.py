@@ -1,0 +1,79 @@
+"""Every example DAG loads into a DagBag, as Airflow's DAG processor parses it: no import error, no
+connection looked up and no connection opened while parsing."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pendulum
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "dags_examples"
+
+
+def _dagbag_class():
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1 keeps it with the models
+        from airflow.models.dagbag import DagBag
+    return DagBag
+
+
+@pytest.fixture
+def parse_time_guard(monkeypatch):
+    """Make any connection lookup or network connection raise, and record the attempts."""
+    from airflow.models.connection import Connection as StoredConnection
+    from airflow.sdk.definitions.connection import Connection
+
+    attempts: list[str] = []
+
+    def refuse(what: str):
+        def refused(*args, **kwargs):
+            attempts.append(what)
+            raise AssertionError(f"{what} while parsing a DAG file")
+
+        return refused
+
+    monkeypatch.setattr(Connection, "get", classmethod(refuse("connection lookup")))
+    monkeypatch.setattr(Connection, "async_get", classmethod(refuse("connection lookup")))
+    monkeypatch.setattr(
+        StoredConnection, "get_connection_from_secrets", classmethod(refuse("connection lookup"))
+    )
+    monkeypatch.setattr(socket.socket, "connect", refuse("network connection"))
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse("network connection"))
+    return attempts
+
+
+def test_the_guard_catches_a_connection_lookup(parse_time_guard):
+    from airflow.sdk import BaseHook
+
+    with pytest.raises(AssertionError, match="connection lookup while parsing"):
+        BaseHook.get_connection("huggingface_default")
+
+    assert parse_time_guard == ["connection lookup"]
+
+
+def test_every_example_dag_loads_without_errors_lookups_or_network(parse_time_guard):
+    files = sorted(EXAMPLES.glob("*.py"))
+
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES), safe_mode=False)
+
+    assert bag.import_errors == {}
+    assert parse_time_guard == []
+    assert {Path(dag.fileloc).name for dag in bag.dags.values()} == {path.name for path in files}
+    assert "gpu_training_window" in bag.dags
+
+
+def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing_teardown(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "gpu_training_window.py"))
+    dag = bag.dags["gpu_training_window"]
+
+    assert dag.schedule == "0 1 * * *"
+    assert dag.timezone == pendulum.timezone("Europe/Paris")
+    assert dag.get_task("upgrade").is_setup
+    downgrade = dag.get_task("downgrade")
+    assert downgrade.is_teardown and downgrade.on_failure_fail_dagrun
+    assert dag.get_task("upgrade").sleep_time == 3600
+    assert dag.get_task("wait_for_gpu").hardware == "a10g-large"
