@@ -17,9 +17,9 @@ import logging
 import random
 import time
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
