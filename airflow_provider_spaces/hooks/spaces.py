@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_spaces.hub.protocol import SecretOrVariable
 
-__all__ = ["USER_AGENT", "SpacesHook"]
+__all__ = ["USER_AGENT", "SpacesHook", "wait_timeout_error"]
 
 USER_AGENT = f"airflow-provider-spaces/{__version__} airflow/{AIRFLOW_VERSION}"
 
@@ -324,7 +324,8 @@ class SpacesHook(BaseHook):
 
         tracker = StageTracker()
         started = self._monotonic()
-        current = runtime if runtime is not None else self.get_space_runtime(space_id)
+        # Paced: the reads of a wait take their turn in the token's budget (``hub.pacing``).
+        current = runtime if runtime is not None else self.get_space_runtime(space_id, paced=True)
         while True:
             elapsed = self._monotonic() - started
             check = check_stage(current, target_stages=targets, hardware=hardware)
@@ -341,7 +342,7 @@ class SpacesHook(BaseHook):
                 raise _wait_timeout(current, targets, hardware, elapsed)
             # Never sleep past the deadline: the last read happens at it, not a poll later.
             self._sleep(min(pause, left))
-            current = self.get_space_runtime(space_id)
+            current = self.get_space_runtime(space_id, paced=True)
 
     def _log_progress(
         self, tracker: StageTracker, detail: str, runtime: SpaceRuntime, elapsed: float
@@ -439,13 +440,33 @@ def _client_options(settings: HubSettings) -> dict[str, Any]:
 def _wait_timeout(
     runtime: SpaceRuntime, targets: frozenset[str], hardware: str | None, waited: float
 ) -> SpaceWaitTimeout:
-    goal = " or ".join(sorted(targets)) + (f" on {hardware}" if hardware else "")
-    return SpaceWaitTimeout(
-        space_id=runtime.space_id,
+    return wait_timeout_error(
+        runtime.space_id,
         last_stage=str(runtime.stage),
+        url=runtime.url,
+        targets=targets,
+        hardware=hardware,
+        waited=waited,
+    )
+
+
+def wait_timeout_error(
+    space_id: str,
+    *,
+    last_stage: str | None,
+    url: str | None,
+    targets: Iterable[str],
+    hardware: str | None,
+    waited: float,
+) -> SpaceWaitTimeout:
+    """Return the error of a wait that ran out of time, for a poke loop and a deferred wait alike."""
+    goal = " or ".join(sorted(str(stage) for stage in targets)) + (f" on {hardware}" if hardware else "")
+    return SpaceWaitTimeout(
+        space_id=space_id,
+        last_stage=last_stage,
         waited_seconds=waited,
         target=goal,
-        hint=f"See the Space's logs at {runtime.url}; if its build is only slow, allow a longer timeout.",
+        hint=f"See the Space's logs at {url or 'its page on the Hub'}; if its build is only slow, allow a longer timeout.",
     )
 
 

@@ -34,7 +34,7 @@ from airflow_provider_spaces.hub.errors import HubError, InvalidArgumentError, S
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage
 from airflow_provider_spaces.hub.pacing import PollSchedule
 from airflow_provider_spaces.hub.validation import validate_space_id
-from airflow_provider_spaces.hub.waiting import StageCheck, check_stage
+from airflow_provider_spaces.hub.waiting import StageCheck, StageTracker, check_stage, describe_state
 
 if TYPE_CHECKING:
     from airflow_provider_spaces.hooks.spaces import SpacesHook
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_POLL_INTERVAL",
     "DEFAULT_POLL_INTERVAL",
+    "DeferredWaitError",
     "InvalidTriggerEventError",
     "SpaceStageEvent",
     "SpaceStageTrigger",
@@ -65,6 +66,23 @@ class WaitStatus(str, Enum):
 
     def __str__(self) -> str:
         return str(self.value)
+
+
+class DeferredWaitError(HubError):
+    """A deferred wait ended on an error the trigger met: a Hub error, or an unexpected one.
+
+    Its message is the trigger's, which names the Space and quotes the Hub's own words and
+    request id. It is transient (Airflow's retries may help) when the Hub's error was.
+    """
+
+    def __init__(self, message: str, *, space_id: str, transient: bool) -> None:
+        super().__init__(message, space_id=space_id)
+        self.transient_error = transient
+
+    @property
+    def is_transient(self) -> bool:
+        """Tell whether the error the trigger met may pass by itself."""
+        return self.transient_error
 
 
 class InvalidTriggerEventError(ValueError):
@@ -131,6 +149,10 @@ class SpaceStageEvent:
     def transient(self) -> bool:
         """Tell whether trying the task again may end otherwise: a timeout or a passing Hub error."""
         return self.status is WaitStatus.TIMEOUT or self.reason == REASON_TRANSIENT_HUB_ERROR
+
+    def hub_error(self) -> DeferredWaitError:
+        """Return the error that reports an ``error`` event, transient when the Hub's error was."""
+        return DeferredWaitError(self.message, space_id=self.space_id, transient=self.transient)
 
     def stage_error(self) -> SpaceStageError:
         """Return the error that reports a ``failed`` wait: the stage, the Hub's message, the request id."""
@@ -257,15 +279,14 @@ class SpaceStageTrigger(BaseTrigger):
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
         hook = self._hook = SpacesHook(self.spaces_conn_id)
         self.log.info(
-            "Watching Space %s until %s%s, at most until %s",
+            "Watching Space %s until it is %s, at most until %s",
             self.space_id,
-            " or ".join(self.target_stages),
-            f" on {self.hardware}" if self.hardware else "",
-            time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.deadline)),
+            self._goal(),
+            _utc(self.deadline),
         )
         leaving = self.leaving
+        tracker, started = StageTracker(), time.monotonic()
         async with hook.aclient() as client:
-            previous: str | None = None
             while True:
                 try:
                     runtime = await asyncio.wait_for(
@@ -277,7 +298,7 @@ class SpaceStageTrigger(BaseTrigger):
                 self._last = runtime
 
                 check = check_stage(runtime, target_stages=self.target_stages, hardware=self.hardware)
-                previous = self._log_progress(check, previous)
+                self._log_progress(tracker, check, time.monotonic() - started)
                 if leaving is not None and str(runtime.stage) != leaving:
                     leaving = None
                 if check.reached or (check.failed and leaving is None):
@@ -290,13 +311,16 @@ class SpaceStageTrigger(BaseTrigger):
     def _time_left(self) -> float:
         return self.deadline - time.time()
 
-    def _log_progress(self, check: StageCheck, previous: str | None) -> str:
-        """Log a change of the Space's state at info level, a read without change at debug."""
-        if check.message != previous:
-            self.log.info("%s", check.message)
+    def _goal(self) -> str:
+        return " or ".join(self.target_stages) + (f" on {self.hardware}" if self.hardware else "")
+
+    def _log_progress(self, tracker: StageTracker, check: StageCheck, elapsed: float) -> None:
+        """Log a change of the Space's stage or hardware at info level, a read without one at debug."""
+        line = tracker.observe(check.runtime, elapsed)
+        if line is not None:
+            self.log.info("%s", line)
         else:
-            self.log.debug("Space %s: no change (%s)", self.space_id, check.runtime.stage)
-        return check.message
+            self.log.debug("%s", check.message)
 
     def _check_event(self, check: StageCheck) -> SpaceStageEvent:
         status = WaitStatus.SUCCESS if check.reached else WaitStatus.FAILED
@@ -311,12 +335,12 @@ class SpaceStageTrigger(BaseTrigger):
 
     def _timeout_event(self) -> SpaceStageEvent:
         last = self._last
-        wanted = " or ".join(self.target_stages) + (f" on {self.hardware}" if self.hardware else "")
-        seen = f"{last.stage} on {last.hardware or 'no hardware'}" if last else "not read yet"
+        seen = describe_state(last) if last else "not read yet"
         message = (
-            f"Space {self.space_id} did not become {wanted} before the deadline "
-            f"({time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(self.deadline))}); last seen: {seen}"
+            f"Space {self.space_id} did not become {self._goal()} by {_utc(self.deadline)}; last seen {seen}"
         )
+        if last is not None:
+            message += f" (see {last.url}" + (f"; request id {last.request_id})" if last.request_id else ")")
         return SpaceStageEvent(
             WaitStatus.TIMEOUT,
             REASON_DEADLINE,
@@ -345,3 +369,7 @@ class SpaceStageTrigger(BaseTrigger):
             last.to_dict() if last else None,
             getattr(error, "request_id", None) or (last.request_id if last else None),
         )
+
+
+def _utc(epoch_seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch_seconds))
