@@ -147,8 +147,15 @@ class SpaceStageEvent:
 
     @property
     def transient(self) -> bool:
-        """Tell whether trying the task again may end otherwise: a timeout or a passing Hub error."""
-        return self.status is WaitStatus.TIMEOUT or self.reason == REASON_TRANSIENT_HUB_ERROR
+        """Tell whether trying the task again may end otherwise.
+
+        True for a timeout, a passing Hub error and an unexpected one (a connection not defined
+        yet, say), which poke mode too leaves to Airflow's retries; False for a final Hub error.
+        """
+        return self.status is WaitStatus.TIMEOUT or self.reason in (
+            REASON_TRANSIENT_HUB_ERROR,
+            REASON_UNEXPECTED_ERROR,
+        )
 
     def hub_error(self) -> DeferredWaitError:
         """Return the error that reports an ``error`` event, transient when the Hub's error was."""
