@@ -295,6 +295,8 @@ class _Pool:
 
 
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
+# Taken while a loop's pool is being opened, so that its first users wait for one pool together.
+_OPENING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 @asynccontextmanager
@@ -319,9 +321,7 @@ async def pooled_client(
     """
     resolved = resolve_endpoint(endpoint)
     loop = asyncio.get_running_loop()
-    pool = _POOLS.get(loop)
-    if pool is None:
-        pool = _POOLS[loop] = _Pool(new_http_client())
+    pool = await _pool_of(loop)
     # The key holds the token's hash, never the token: a key may end up in a debugger or a log.
     key = (budget_key(resolved, token), connect_timeout, read_timeout, retry, user_agent)
     pool.users += 1
@@ -342,6 +342,21 @@ async def pooled_client(
         yield client
     finally:
         await _leave(loop, pool, key)
+
+
+async def _pool_of(loop: asyncio.AbstractEventLoop) -> _Pool:
+    """Return the loop's pool, opening it when it has none."""
+    pool = _POOLS.get(loop)
+    if pool is not None:
+        return pool
+    opening = _OPENING.setdefault(loop, asyncio.Lock())
+    async with opening:
+        pool = _POOLS.get(loop)
+        if pool is None:
+            # Made in a thread: loading the CA bundle blocks for tens of milliseconds, which every
+            # other coroutine on the loop (a triggerer's other triggers) would wait for.
+            pool = _POOLS[loop] = _Pool(await asyncio.to_thread(new_http_client))
+        return pool
 
 
 async def _leave(loop: asyncio.AbstractEventLoop, pool: _Pool, key: tuple[Any, ...]) -> None:

@@ -14,8 +14,9 @@ event with missing or unknown fields. Any exception on the way becomes an ``erro
 reason says whether it may pass (``transient_hub_error``) or needs a person (``final_hub_error``,
 ``unexpected_error``).
 
-This module is imported by the operators only when they defer, and imports the HTTP stack only
-inside :meth:`SpaceStageTrigger.run`.
+The operators import this module only when they defer. It imports the hook and the asynchronous
+client (httpx) at once, so that the first trigger in a triggerer does not import them on the event
+loop, where every other trigger would wait for it.
 """
 
 from __future__ import annotations
@@ -26,18 +27,17 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_spaces.hooks.spaces import SpacesHook
+from airflow_provider_spaces.hub import aio as _aio  # noqa: F401 - imported here, off the event loop
 from airflow_provider_spaces.hub.errors import HubError, InvalidArgumentError, SpaceStageError
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage
 from airflow_provider_spaces.hub.pacing import PollSchedule
 from airflow_provider_spaces.hub.validation import validate_space_id
 from airflow_provider_spaces.hub.waiting import StageCheck, StageTracker, check_stage, describe_state
-
-if TYPE_CHECKING:
-    from airflow_provider_spaces.hooks.spaces import SpacesHook
 
 __all__ = [
     "DEFAULT_MAX_POLL_INTERVAL",
@@ -280,9 +280,6 @@ class SpaceStageTrigger(BaseTrigger):
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]  # as above
 
     async def _watch(self) -> SpaceStageEvent:
-        # Imported here: the hook pulls in the async HTTP stack only where a trigger runs.
-        from airflow_provider_spaces.hooks.spaces import SpacesHook
-
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
         hook = self._hook = SpacesHook(self.spaces_conn_id)
         self.log.info(
