@@ -262,7 +262,7 @@ def test_many_triggers_on_one_loop_stay_within_the_quota_and_each_gets_its_event
     hub.set_quota(50, window_seconds=1)
     spaces = [f"demo/app-{number}" for number in range(40)]
     for number, space_id in enumerate(spaces):
-        hub.add_space(space_id, stage="BUILDING", build_seconds=0.3 + 0.01 * number, start_seconds=0)
+        hub.add_space(space_id, stage="BUILDING", build_seconds=1.5 + 0.02 * number, start_seconds=0)
 
     async def watch_all() -> list[list[dict[str, Any]]]:
         async def one(space_id: str) -> list[dict[str, Any]]:
@@ -276,7 +276,7 @@ def test_many_triggers_on_one_loop_stay_within_the_quota_and_each_gets_its_event
     assert {events[0]["status"] for events in results} == {"success"}
     statuses = Counter(entry["status"] for entry in hub.request_log())
     assert statuses[429] == 0
-    assert statuses[200] > len(spaces)  # some were read while still building
+    assert statuses[200] > 50  # more reads than one window allows: the budget spread them
 
 
 # -- reading the event back ------------------------------------------------------------------------
