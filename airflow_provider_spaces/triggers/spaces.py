@@ -206,7 +206,8 @@ class SpaceStageTrigger(BaseTrigger):
     :param target_stages: the stages that end the wait successfully.
     :param hardware: the flavor the Space must run on, for a wait after a hardware request.
     :param spaces_conn_id: the Airflow connection to the Hub.
-    :param poll_interval: seconds between reads while the Space changes.
+    :param poll_interval: seconds between reads while the Space changes, and before the first one
+        (the task has just read the Space when it defers).
     :param max_poll_interval: the longest gap between reads of a Space that stays in one stage.
     :param leaving: the stage the Space was in when the task asked the Hub to move it (a hardware
         request, a restart). The Hub's first answers may still show it; until the Space shows
@@ -290,6 +291,11 @@ class SpaceStageTrigger(BaseTrigger):
         )
         leaving = self.leaving
         tracker, started = StageTracker(), time.monotonic()
+        # The task read the Space just before deferring: as in poke mode, the next read comes one
+        # interval later. It also keeps the event from coming back within a second or two of the
+        # deferral, where Airflow 3.3's scheduler can still hold the worker's report of the
+        # deferral and take it for the end of the resumed task, which it then fails.
+        await asyncio.sleep(min(self.poll_interval, max(0.0, self._time_left())))
         async with hook.aclient() as client:
             while True:
                 try:
