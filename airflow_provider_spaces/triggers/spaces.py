@@ -293,7 +293,7 @@ class SpaceStageTrigger(BaseTrigger):
         tracker, started = StageTracker(), time.monotonic()
         # The task read the Space just before deferring: as in poke mode, the next read comes one
         # interval later. It also keeps the event from coming back within a second or two of the
-        # deferral, where Airflow 3.3's scheduler can still hold the worker's report of the
+        # deferral, where Airflow's scheduler can still hold the worker's report of the
         # deferral and take it for the end of the resumed task, which it then fails.
         await asyncio.sleep(min(self.poll_interval, max(0.0, self._time_left())))
         async with hook.aclient() as client:
