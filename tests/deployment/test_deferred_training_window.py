@@ -118,6 +118,9 @@ def failure_report(stack: Any, run_id: str, tasks: dict[str, Any]) -> str:
     for task, ti in tasks.items():
         if ti["state"] == "failed":
             lines.append(f"--- log of {task} ---\n{stack.task_log(DAG_ID, run_id, task)[-3000:]}")
+    # A task whose process dies leaves its reason in the scheduler's output (its LocalExecutor
+    # workers supervise the tasks), not in the task's own log.
+    lines.append(f"--- end of the scheduler's output ---\n{stack.output('scheduler')[-6000:]}")
     return "\n".join(lines)
 
 
