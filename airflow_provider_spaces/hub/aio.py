@@ -28,9 +28,10 @@ import httpx
 
 from airflow_provider_spaces import __version__
 from airflow_provider_spaces.hub import protocol
-from airflow_provider_spaces.hub.errors import HubConnectionError, HubError, RateLimitedError
-from airflow_provider_spaces.hub.models import RateLimitState, SpaceRuntime, WhoAmI
-from airflow_provider_spaces.hub.pacing import PollBudget, budget_key, report_to_budget, shared_budget
+from airflow_provider_spaces.hub.errors import HubConnectionError, HubError
+from airflow_provider_spaces.hub.exchange import HubExchange
+from airflow_provider_spaces.hub.models import SpaceRuntime, WhoAmI
+from airflow_provider_spaces.hub.pacing import PollBudget, budget_key, shared_budget
 from airflow_provider_spaces.hub.protocol import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -39,7 +40,7 @@ from airflow_provider_spaces.hub.protocol import (
     check_timeout,
     resolve_endpoint,
 )
-from airflow_provider_spaces.hub.retry import RetryLoop, RetryPolicy, parse_rate_limit, short_reason
+from airflow_provider_spaces.hub.retry import RetryPolicy, short_reason
 
 __all__ = ["AsyncSpacesClient", "pooled_client"]
 
@@ -59,7 +60,7 @@ Sleep = Callable[[float], Awaitable[None]]
 _POOL_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4)
 
 
-class AsyncSpacesClient:
+class AsyncSpacesClient(HubExchange):
     """Read Spaces' runtimes and the token's identity from a coroutine.
 
     :param endpoint: the Hub's base URL; ``$HF_ENDPOINT`` when unset, else https://huggingface.co.
@@ -92,34 +93,22 @@ class AsyncSpacesClient:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self.endpoint = resolve_endpoint(endpoint)
-        self._token = (token or "").strip() or None
+        super().__init__(
+            endpoint=endpoint,
+            token=token,
+            retry=retry,
+            user_agent=user_agent or f"airflow-provider-spaces/{__version__} httpx/{httpx.__version__}",
+            budget=budget,
+            clock=clock,
+            rng=rng if rng is not None else _SHARED_RNG,
+        )
         self.timeout = httpx.Timeout(
             check_timeout(read_timeout, "read_timeout"),
             connect=check_timeout(connect_timeout, "connect_timeout"),
         )
-        self.retry = retry if retry is not None else RetryPolicy()
-        self.user_agent = user_agent or f"airflow-provider-spaces/{__version__} httpx/{httpx.__version__}"
-        self.budget = budget
         self._owns_http = http is None
         self._http = http if http is not None else new_http_client()
         self._sleep = sleep
-        self._clock = clock
-        self._rng = rng if rng is not None else _SHARED_RNG
-        self._rate_limit: RateLimitState | None = None
-
-    def __repr__(self) -> str:
-        return f"AsyncSpacesClient(endpoint={self.endpoint!r}, authenticated={self.authenticated})"
-
-    @property
-    def authenticated(self) -> bool:
-        """Tell whether calls carry a token."""
-        return self._token is not None
-
-    @property
-    def rate_limit(self) -> RateLimitState | None:
-        """Return the rate-limit state from the latest answer that carried the headers."""
-        return self._rate_limit
 
     async def aclose(self) -> None:
         """Release the connections, unless the ``httpx.AsyncClient`` was handed in."""
@@ -158,14 +147,7 @@ class AsyncSpacesClient:
 
     async def _send(self, call: HubCall, *, paced: bool = False) -> HubAnswer:
         """Send ``call``, retrying as the policy and the call's idempotency allow."""
-        attempts = RetryLoop(
-            self.retry,
-            action=call.action,
-            space_id=call.space_id,
-            idempotent=call.idempotent,
-            clock=self._clock,
-            rng=self._rng,
-        )
+        attempts = self._retry_loop(call)
         while True:
             try:
                 return await self._attempt(call, paced=paced)
@@ -195,36 +177,7 @@ class AsyncSpacesClient:
         except httpx.HTTPError as error:
             raise _connection_error(call, error) from None
 
-        log.debug(
-            "%s %s -> %d (request id %s)",
-            call.method,
-            call.path,
-            response.status_code,
-            response.headers.get("X-Request-Id"),
-        )
-        state = parse_rate_limit(response.headers)
-        if state is not None:
-            self._rate_limit = state
-        try:
-            answer = protocol.read_answer(
-                response.status_code,
-                response.headers,
-                response.content,
-                call=call,
-                authenticated=self.authenticated,
-                redact=(self._token,) if self._token else (),
-            )
-        except RateLimitedError as error:
-            report_to_budget(self.budget, state, error)
-            raise
-        report_to_budget(self.budget, state, None)
-        return answer
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
+        return self._read(call, response.status_code, response.headers, response.content)
 
 
 _SHARED_RNG = random.Random()

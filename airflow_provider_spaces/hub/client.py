@@ -44,12 +44,11 @@ from airflow_provider_spaces.hub.errors import (
     HubConnectionError,
     HubError,
     NotFoundError,
-    RateLimitedError,
 )
+from airflow_provider_spaces.hub.exchange import HubExchange
 from airflow_provider_spaces.hub.models import (
     DuplicateResult,
     HardwareInfo,
-    RateLimitState,
     SpaceInfo,
     SpaceRuntime,
     SpaceSecret,
@@ -57,7 +56,7 @@ from airflow_provider_spaces.hub.models import (
     WhoAmI,
     space_url,
 )
-from airflow_provider_spaces.hub.pacing import PollBudget, report_to_budget
+from airflow_provider_spaces.hub.pacing import PollBudget
 from airflow_provider_spaces.hub.protocol import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_ENDPOINT,
@@ -69,10 +68,8 @@ from airflow_provider_spaces.hub.protocol import (
     resolve_endpoint,
 )
 from airflow_provider_spaces.hub.retry import (
-    RetryLoop,
     RetryPolicy,
     may_have_acted,
-    parse_rate_limit,
     short_reason,
 )
 from airflow_provider_spaces.hub.validation import suggest_flavor
@@ -90,7 +87,7 @@ log = logging.getLogger(__name__)
 _MAX_REASON = 200
 
 
-class SpacesClient:
+class SpacesClient(HubExchange):
     """Manage Hugging Face Spaces through the Hub's HTTP API.
 
     :param endpoint: the Hub's base URL; ``$HF_ENDPOINT`` when unset, else https://huggingface.co.
@@ -125,40 +122,22 @@ class SpacesClient:
         rng: random.Random | None = None,
         budget: PollBudget | None = None,
     ) -> None:
-        self.endpoint = resolve_endpoint(endpoint)
-        self._token = (token or "").strip() or None
+        super().__init__(
+            endpoint=endpoint,
+            token=token,
+            retry=retry,
+            user_agent=user_agent or f"airflow-provider-spaces/{__version__} requests/{requests.__version__}",
+            budget=budget,
+            clock=clock,
+            rng=rng if rng is not None else random.Random(),
+        )
         self.timeout = (
             check_timeout(connect_timeout, "connect_timeout"),
             check_timeout(read_timeout, "read_timeout"),
         )
-        self.retry = retry if retry is not None else RetryPolicy()
-        self.user_agent = (
-            user_agent or f"airflow-provider-spaces/{__version__} requests/{requests.__version__}"
-        )
         self._owns_session = session is None
         self._session = session if session is not None else _new_session(self.endpoint)
         self._sleep = sleep
-        self._clock = clock
-        self._rng = rng if rng is not None else random.Random()
-        self._rate_limit: RateLimitState | None = None
-        self.budget = budget
-
-    def __repr__(self) -> str:
-        return f"SpacesClient(endpoint={self.endpoint!r}, authenticated={self.authenticated})"
-
-    @property
-    def authenticated(self) -> bool:
-        """Tell whether calls carry a token."""
-        return self._token is not None
-
-    @property
-    def rate_limit(self) -> RateLimitState | None:
-        """Return the rate-limit state from the latest answer that carried the headers.
-
-        Without a ``budget`` the client only waits once the Hub answers 429; with one, every
-        client of the token in this process paces its calls together (see ``hub.pacing``).
-        """
-        return self._rate_limit
 
     def close(self) -> None:
         """Release the connections, unless the session was handed in by the caller."""
@@ -390,14 +369,7 @@ class SpacesClient:
         With a ``budget``, a ``paced`` call waits for its turn before each attempt; any other
         call goes at once and only counts, so that the paced ones make room for it.
         """
-        attempts = RetryLoop(
-            self.retry,
-            action=call.action,
-            space_id=call.space_id,
-            idempotent=call.idempotent,
-            clock=self._clock,
-            rng=self._rng,
-        )
+        attempts = self._retry_loop(call)
         while True:
             try:
                 return self._attempt(call, paced=paced)
@@ -428,36 +400,7 @@ class SpacesClient:
         except requests.RequestException as error:
             raise _connection_error(call, error) from None
 
-        log.debug(
-            "%s %s -> %d (request id %s)",
-            call.method,
-            call.path,
-            response.status_code,
-            response.headers.get("X-Request-Id"),
-        )
-        state = parse_rate_limit(response.headers)
-        if state is not None:
-            self._rate_limit = state
-        try:
-            answer = protocol.read_answer(
-                response.status_code,
-                response.headers,
-                body,
-                call=call,
-                authenticated=self.authenticated,
-                redact=(self._token,) if self._token else (),
-            )
-        except RateLimitedError as error:
-            report_to_budget(self.budget, state, error)
-            raise
-        report_to_budget(self.budget, state, None)
-        return answer
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
+        return self._read(call, response.status_code, response.headers, body)
 
 
 def _new_session(endpoint: str) -> requests.Session:
