@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,11 @@ if TYPE_CHECKING:
     from airflow_provider_spaces.hub.protocol import SecretOrVariable
 
 __all__ = ["USER_AGENT", "SpacesHook", "wait_timeout_error"]
+
+# The connection lookups in flight, per event loop and connection id (see aget_settings).
+_LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[HubSettings]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 USER_AGENT = f"airflow-provider-spaces/{__version__} airflow/{AIRFLOW_VERSION}"
 
@@ -112,15 +118,30 @@ class SpacesHook(BaseHook):
         return self._settings
 
     async def aget_settings(self) -> HubSettings:
-        """Return the same settings as :meth:`get_settings`, from a coroutine (a trigger)."""
+        """Return the same settings as :meth:`get_settings`, from a coroutine (a trigger).
+
+        Hooks of one connection that ask at the same time on one event loop share one lookup: a
+        triggerer that starts a thousand waits at once reads the connection once, not a thousand
+        times through its supervisor (each lookup also holds a worker thread while it waits).
+        Nothing is kept after the lookup ends, so a changed connection is seen by the next wait.
+        """
         if self._settings is None:
-            conn = await afind_connection(self.spaces_conn_id)
-            # Reading the environment may read the token file: keep that off the event loop.
-            settings = await asyncio.to_thread(self._settings_for, conn)
-            if settings.token:
-                await amask_secret(settings.token)
-            self._settings = settings
+            lookups = _LOOKUPS.setdefault(asyncio.get_running_loop(), {})
+            lookup = lookups.get(self.spaces_conn_id)
+            if lookup is None:
+                lookup = lookups[self.spaces_conn_id] = asyncio.ensure_future(self._read_settings())
+                lookup.add_done_callback(lambda _: lookups.pop(self.spaces_conn_id, None))
+            # Shielded: one waiting hook cancelled (its trigger stopped) must not cancel the others' lookup.
+            self._settings = await asyncio.shield(lookup)
         return self._settings
+
+    async def _read_settings(self) -> HubSettings:
+        conn = await afind_connection(self.spaces_conn_id)
+        # Reading the environment may read the token file: keep that off the event loop.
+        settings = await asyncio.to_thread(self._settings_for, conn)
+        if settings.token:
+            await amask_secret(settings.token)
+        return settings
 
     def _settings_for(self, conn: Connection | None) -> HubSettings:
         """Read ``conn``, or the Hugging Face environment when the default connection is missing."""

@@ -274,6 +274,39 @@ def test_async_settings_fall_back_to_the_environment_and_mask_the_token(monkeypa
     assert redact(token) == "***"
 
 
+def test_hooks_asking_at_once_share_one_connection_lookup(hub_connection, small_hub, monkeypatch):
+    from airflow_provider_spaces.hooks import spaces as hooks_module
+
+    lookups: list[str] = []
+    real_lookup = hooks_module.afind_connection
+
+    async def counting_lookup(conn_id: str) -> Any:
+        lookups.append(conn_id)
+        return await real_lookup(conn_id)
+
+    monkeypatch.setattr(hooks_module, "afind_connection", counting_lookup)
+
+    async def many() -> list[Any]:
+        return await asyncio.gather(*(SpacesHook(hub_connection).aget_settings() for _ in range(50)))
+
+    first_wave = asyncio.run(many())
+    second_wave = asyncio.run(many())
+
+    assert lookups == [hub_connection, hub_connection]  # one per wave: nothing is kept between them
+    assert {(s.endpoint, s.token) for s in first_wave + second_wave} == {(small_hub.url, TOKEN)}
+
+
+def test_hooks_asking_at_once_all_hear_of_a_failed_lookup():
+    async def many() -> list[Any]:
+        return await asyncio.gather(
+            *(SpacesHook("gone").aget_settings() for _ in range(3)), return_exceptions=True
+        )
+
+    errors = asyncio.run(many())
+
+    assert [type(error) for error in errors] == [AirflowNotFoundException] * 3
+
+
 def test_async_settings_of_a_missing_named_connection_is_an_error_naming_it():
     with pytest.raises(AirflowNotFoundException, match=r"Connection 'gone' is not defined"):
         asyncio.run(SpacesHook("gone").aget_settings())
