@@ -18,7 +18,7 @@ from airflow_provider_spaces.hooks.spaces import SpacesHook
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage, space_url
 from airflow_provider_spaces.hub.validation import validate_flavor, validate_space_id, validate_stages
 from airflow_provider_spaces.hub.waiting import StageTracker, check_stage, describe_state, format_duration
-from airflow_provider_spaces.links.spaces import SpaceLink
+from airflow_provider_spaces.links.spaces import SpaceLink, SpaceSettingsLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -55,7 +55,7 @@ class SpaceStageSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("space_id", "target_stages", "hardware")
-    operator_extra_links = (SpaceLink(),)
+    operator_extra_links = (SpaceLink(), SpaceSettingsLink())
     ui_color = "#ffd21e"
 
     def __init__(

@@ -151,3 +151,4 @@ def test_reschedule_mode_waits_across_pokes_in_a_dag_run(emulated_hub, run_dag):
     assert runtime_reads(emulated_hub) >= 2
     assert f"Space {SPACE} is BUILDING, {GPU} requested" in wait.log
     assert wait.xcom["_link_SpaceLink"] == f"{emulated_hub.url}/spaces/{SPACE}"
+    assert wait.xcom["_link_SpaceSettingsLink"] == f"{emulated_hub.url}/spaces/{SPACE}/settings"
