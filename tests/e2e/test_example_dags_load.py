@@ -77,3 +77,16 @@ def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing
     assert downgrade.is_teardown and downgrade.on_failure_fail_dagrun
     assert dag.get_task("upgrade").sleep_time == 3600
     assert dag.get_task("wait_for_gpu").hardware == "a10g-large"
+
+
+def test_the_cost_schedule_maps_one_task_per_space_within_a_budget(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "cost_saving_schedule.py"))
+    dag = bag.dags["cost_saving_schedule"]
+
+    assert dag.schedule == "*/30 * * * *"
+    for task_id in ("bring_back", "pause_off_hours", "downgrade_off_hours"):
+        mapped = dag.get_task(task_id)
+        assert type(mapped).__name__ == "MappedOperator"
+        assert mapped.partial_kwargs["max_active_tis_per_dagrun"] == 16
+        assert mapped.partial_kwargs["map_index_template"] == "{{ task.space_id }}"
+    assert dag.get_task("bring_back").upstream_task_ids == {"to_bring_back"}
