@@ -90,3 +90,12 @@ def test_the_cost_schedule_maps_one_task_per_space_within_a_budget(parse_time_gu
         assert mapped.partial_kwargs["max_active_tis_per_dagrun"] == 16
         assert mapped.partial_kwargs["map_index_template"] == "{{ task.space_id }}"
     assert dag.get_task("bring_back").upstream_task_ids == {"to_bring_back"}
+
+
+def test_the_ready_pipeline_gates_the_work_on_a_rescheduling_sensor(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "space_ready_pipeline.py"))
+    dag = bag.dags["space_ready_pipeline"]
+
+    sensor = dag.get_task("wait_until_ready")
+    assert (sensor.mode, sensor.hardware) == ("reschedule", "t4-small")
+    assert dag.get_task("use_the_space").upstream_task_ids == {"wait_until_ready"}
