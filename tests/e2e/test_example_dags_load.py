@@ -92,6 +92,16 @@ def test_the_cost_schedule_maps_one_task_per_space_within_a_budget(parse_time_gu
     assert dag.get_task("bring_back").upstream_task_ids == {"to_bring_back"}
 
 
+def test_the_staging_copy_is_paused_by_a_teardown_and_its_secrets_are_templates(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "duplicate_for_staging.py"))
+    dag = bag.dags["duplicate_for_staging"]
+
+    assert dag.get_task("duplicate").is_setup and dag.get_task("start").is_setup
+    pause = dag.get_task("pause")
+    assert pause.is_teardown and pause.on_failure_fail_dagrun
+    assert all(value.startswith("{{ ") for value in dag.get_task("duplicate").secrets.values())
+
+
 def test_the_ready_pipeline_gates_the_work_on_a_rescheduling_sensor(parse_time_guard):
     bag = _dagbag_class()(dag_folder=str(EXAMPLES / "space_ready_pipeline.py"))
     dag = bag.dags["space_ready_pipeline"]
