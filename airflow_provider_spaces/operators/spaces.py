@@ -9,7 +9,8 @@ does the calling. Each one:
 - reads the Space first and sends nothing when it is already where the task would put it, so a
   task can always be run again;
 - for hardware, restarts and duplicates, waits (by default) until the Space runs on the flavor
-  asked for, failing at once on an error stage and after ``timeout`` seconds at the latest;
+  asked for, failing at once on an error stage and after ``timeout`` seconds at the latest; with
+  ``deferrable=True`` the wait runs in Airflow's triggerer (see ``_deferral``), same outcome;
 - fails without Airflow retries on a final Hub error, and leaves transient ones to Airflow's
   retries;
 - returns the Space's runtime as a small JSON dict (XCom) and links to the Space's page.
@@ -19,15 +20,16 @@ Importing this module is cheap: the Hub client, and ``requests`` with it, load o
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_spaces._compat import AirflowException
+from airflow_provider_spaces._deferral import default_deferrable, defer_wait, wait_outcome
 from airflow_provider_spaces._tasks import hub_errors_fail_the_task, mask_values, optional_sleep_time
-from airflow_provider_spaces.hooks.spaces import SpacesHook
+from airflow_provider_spaces.hooks.spaces import SpacesHook, wait_timeout_error
 from airflow_provider_spaces.hub.catalog import FREE_FLAVOR, is_paid_flavor
 from airflow_provider_spaces.hub.errors import HubError, InvalidArgumentError, NotFoundError
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage, space_url
@@ -40,12 +42,14 @@ from airflow_provider_spaces.hub.validation import (
     validate_values,
     validate_visibility,
 )
-from airflow_provider_spaces.hub.waiting import DEAD_END_STAGES, billing_stopped, describe_state
+from airflow_provider_spaces.hub.waiting import DEAD_END_STAGES, billing_stopped, check_stage, describe_state
 from airflow_provider_spaces.links.spaces import SpaceLink, SpaceSettingsLink
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
+
+    from airflow_provider_spaces.triggers.spaces import SpaceStageEvent
 
 __all__ = [
     "DEFAULT_DOWNGRADE_TIMEOUT",
@@ -68,6 +72,7 @@ DEFAULT_DOWNGRADE_TIMEOUT = 15 * 60.0
 # 1,000 calls per five minutes.
 DEFAULT_POLL_INTERVAL = 30.0
 _NEVER_SLEEP = -1
+_RUNNING = (str(SpaceStage.RUNNING),)
 
 Seconds = float | timedelta
 
@@ -94,12 +99,16 @@ class _SpaceOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the arguments, then act on the Space; return its runtime as a small dict."""
+        return self.with_hook(self.act)
+
+    def with_hook(self, work: Callable[[SpacesHook], dict[str, Any]]) -> dict[str, Any]:
+        """Check the arguments, then do ``work`` with a hook, failing as every task here fails."""
         with hub_errors_fail_the_task():
             self.validate_arguments()
             hook = SpacesHook(self.spaces_conn_id)
             try:
                 self.space_url = space_url(hook.get_settings().endpoint, self.linked_space_id)
-                return self.act(hook)
+                return work(hook)
             finally:
                 hook.close()
 
@@ -136,6 +145,9 @@ class _WaitingOperator(_SpaceOperator):
     :param wait_for_running: wait until the Space is ``RUNNING`` on the flavor asked for.
     :param timeout: longest wait, in seconds or as a ``timedelta``.
     :param poll_interval: time between two reads of the runtime, in seconds or a ``timedelta``.
+    :param deferrable: hand the wait to Airflow's triggerer instead of holding a worker slot (see
+        :mod:`~airflow_provider_spaces.triggers.spaces`); Airflow's ``[operators]
+        default_deferrable`` when None.
     """
 
     def __init__(
@@ -144,12 +156,14 @@ class _WaitingOperator(_SpaceOperator):
         wait_for_running: bool = True,
         timeout: Seconds = DEFAULT_TIMEOUT,
         poll_interval: Seconds = DEFAULT_POLL_INTERVAL,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.wait_for_running = wait_for_running
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._timeout_seconds = 0.0
         self._poll_seconds = 0.0
 
@@ -159,6 +173,7 @@ class _WaitingOperator(_SpaceOperator):
         self.wait_for_running = validate_flag(self.wait_for_running, argument="wait_for_running")
         self._timeout_seconds = validate_seconds(self.timeout, argument="timeout")
         self._poll_seconds = validate_seconds(self.poll_interval, argument="poll_interval")
+        self.deferrable = validate_flag(self.deferrable, argument="deferrable")
 
     def wait_until_running(
         self,
@@ -176,6 +191,10 @@ class _WaitingOperator(_SpaceOperator):
         """
         if not self.wait_for_running:
             return runtime
+        if self.deferrable:
+            return self._check_or_defer(
+                runtime, hardware, leaving=leaving, space_id=space_id or self.space_id
+            )
         return hook.wait_for_stage(
             space_id or self.space_id,
             hardware=hardware,
@@ -183,6 +202,52 @@ class _WaitingOperator(_SpaceOperator):
             poll_interval=self._poll_seconds,
             runtime=runtime,
             leaving=leaving,
+        )
+
+    def _check_or_defer(
+        self, runtime: SpaceRuntime, hardware: str | None, *, leaving: str | None, space_id: str
+    ) -> SpaceRuntime:
+        """Return ``runtime`` when it already ends the wait, raise when it already failed, else defer."""
+        check = check_stage(runtime, target_stages=_RUNNING, hardware=hardware)
+        if check.reached:
+            self.log.info("%s; no need to wait", check.message)
+            return runtime
+        if check.failed and (leaving is None or str(runtime.stage) != leaving):
+            raise check.to_error()
+
+        defer_wait(
+            self,
+            space_id=space_id,
+            spaces_conn_id=self.spaces_conn_id,
+            target_stages=_RUNNING,
+            hardware=hardware,
+            seconds_left=self._timeout_seconds,
+            poll_interval=self._poll_seconds,
+            leaving=leaving,
+            resume_with={"hardware": hardware},
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], hardware: str | None = None
+    ) -> dict[str, Any]:
+        """Resume after a deferred wait: the runtime the trigger saw, or the failure poke mode has.
+
+        :param hardware: the flavor the wait was for, as the task deferred it.
+        """
+        return self.with_hook(lambda hook: self.resume(hook, event, hardware))
+
+    def resume(self, hook: SpacesHook, event: dict[str, Any], hardware: str | None) -> dict[str, Any]:
+        """Return the XCom value of a deferred wait that came back with ``event``."""
+        return wait_outcome(event, on_timeout=lambda outcome: self._wait_timeout(outcome, hardware))
+
+    def _wait_timeout(self, outcome: SpaceStageEvent, hardware: str | None) -> BaseException:
+        return wait_timeout_error(
+            outcome.space_id,
+            last_stage=outcome.stage,
+            url=(outcome.runtime or {}).get("url"),
+            targets=_RUNNING,
+            hardware=hardware,
+            waited=self._timeout_seconds,
         )
 
 
@@ -208,6 +273,8 @@ class SpaceHardwareUpgradeOperator(_WaitingOperator):
     :param wait_for_running: wait until the Space runs on ``hardware`` (default).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 30 minutes).
     :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s).
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :return: the Space's runtime as a dict (stage, hardware, requested hardware, sleep time, URL).
     """
@@ -291,6 +358,8 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
     :param wait_for_running: wait until the Space runs on ``hardware`` (default).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 15 minutes).
     :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s).
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :return: the Space's runtime as a dict.
     """
@@ -327,6 +396,13 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
         except HubError as error:
             runtime = self._stop_the_money(hook, error)
         return runtime.to_dict()
+
+    def resume(self, hook: SpacesHook, event: dict[str, Any], hardware: str | None) -> dict[str, Any]:
+        """Return the runtime of a deferred wait; when the Space did not come down, stop the money."""
+        try:
+            return super().resume(hook, event, hardware)
+        except HubError as error:
+            return self._stop_the_money(hook, error).to_dict()
 
     def _already_down(self, runtime: SpaceRuntime) -> bool:
         if runtime.requested_hardware != self.hardware:
@@ -439,6 +515,8 @@ class SpaceRestartOperator(_WaitingOperator):
     :param wait_for_running: wait until the Space runs (default).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 30 minutes).
     :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s).
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :return: the Space's runtime as a dict.
     """
@@ -652,6 +730,8 @@ class SpaceDuplicateOperator(_WaitingOperator, _SecretValuesOperator):
     :param wait_for_running: wait until the copy runs on its flavor (default).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 30 minutes).
     :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s).
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :return: the copy's runtime as a dict; the task's link points at the copy.
     """
