@@ -38,8 +38,8 @@ Entry keys: ``space_id``; ``hardware``, its daytime flavor (default ``cpu-basic`
 Polling budget: at most ``SPACES_SCHEDULE_PARALLEL`` Spaces (16) are moved and watched at once,
 each read every ``SPACES_SCHEDULE_POLL_SECONDS`` (60): at most 80 polls per five minutes, on top of
 one read and at most one change per Space. Even a morning when all of 200 Spaces come back in the
-same five minutes stays under 500 calls, within a free token's 1,000. Each wait holds a worker
-slot; once the operators offer a deferrable mode, the waits can move to the triggerer.
+same five minutes stays under 500 calls, within a free token's 1,000. The waits follow Airflow's
+``[operators] default_deferrable``: on, they run in the triggerer and hold no worker slot.
 
 Parsing this file reads no Variable, looks up no connection and sends no request.
 """

@@ -2,12 +2,13 @@
 
     wait_until_ready >> use_the_space
 
-- ``wait_until_ready`` (``SpaceStageSensor``) reads the Space's runtime every
-  ``SPACES_READY_POKE_SECONDS`` until it is ``RUNNING`` on ``SPACES_READY_HARDWARE``. It fails at
-  once, quoting the Space's own error, when waiting cannot help: a build or runtime error, a paused
-  Space, another flavor requested. It runs in ``reschedule`` mode, so the worker slot is free
-  between two reads. To hand the wait to the triggerer instead, once the sensor offers a deferrable
-  mode, add ``deferrable=True`` to its arguments below; nothing else changes.
+- ``wait_until_ready`` (``SpaceStageSensor``) reads the Space's runtime until it is ``RUNNING`` on
+  ``SPACES_READY_HARDWARE``. It fails at once, quoting the Space's own error, when waiting cannot
+  help: a build or runtime error, a paused Space, another flavor requested. It reads once, and when
+  the Space is not ready yet it defers: Airflow's triggerer does the reading (every
+  ``SPACES_READY_POKE_SECONDS``, less often while nothing changes) and no worker slot is held.
+  A deployment without a triggerer sets ``SPACES_READY_DEFERRABLE=false``: the sensor then waits in
+  ``reschedule`` mode, which frees the worker slot between two reads, with the same outcome.
 - ``use_the_space`` gets the runtime the sensor saw (URL, hardware, stage) from XCom and does the
   work. Here it only reports what it would call; put the real calls to the Space's app there.
 
@@ -34,6 +35,7 @@ HARDWARE = os.environ.get("SPACES_READY_HARDWARE", "t4-small") or None
 CONN_ID = os.environ.get("SPACES_READY_CONN_ID", "huggingface_default")
 POKE_SECONDS = float(os.environ.get("SPACES_READY_POKE_SECONDS", "30"))
 TIMEOUT_SECONDS = float(os.environ.get("SPACES_READY_TIMEOUT_SECONDS", str(30 * 60)))
+DEFERRABLE = os.environ.get("SPACES_READY_DEFERRABLE", "true").strip().lower() not in {"false", "0", "no"}
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ with DAG(
         space_id=SPACE_ID,
         hardware=HARDWARE,
         spaces_conn_id=CONN_ID,
+        deferrable=DEFERRABLE,
         mode="reschedule",
         poke_interval=POKE_SECONDS,
         timeout=TIMEOUT_SECONDS,

@@ -17,6 +17,7 @@ DAG_FILE = ROOT / "dags_examples" / "space_ready_pipeline.py"
 SPACE = "demo/inference"
 GPU = "t4-small"
 TIMEOUT = 3600
+DEFERRING = "deferring the wait to the triggerer"
 
 
 def load_dag(monkeypatch: pytest.MonkeyPatch | None = None, **settings: str) -> Any:
@@ -31,15 +32,18 @@ def load_dag(monkeypatch: pytest.MonkeyPatch | None = None, **settings: str) -> 
     return module.dag
 
 
+SETTINGS = {
+    "SPACES_READY_SPACE_ID": SPACE,
+    "SPACES_READY_HARDWARE": GPU,
+    "SPACES_READY_POKE_SECONDS": "0.05",
+    "SPACES_READY_TIMEOUT_SECONDS": str(TIMEOUT),
+}
+
+
 @pytest.fixture
 def pipeline(monkeypatch):
-    return load_dag(
-        monkeypatch,
-        SPACES_READY_SPACE_ID=SPACE,
-        SPACES_READY_HARDWARE=GPU,
-        SPACES_READY_POKE_SECONDS="0.05",
-        SPACES_READY_TIMEOUT_SECONDS=str(TIMEOUT),
-    )
+    """Return the DAG as it ships: its wait deferred to the triggerer (inline under dag.test)."""
+    return load_dag(monkeypatch, **SETTINGS)
 
 
 def runtime_reads(hub: Any, space_id: str = SPACE) -> int:
@@ -65,7 +69,9 @@ def states(result: Any) -> dict[str, str | None]:
     return {key: task.state for key, task in result.tasks.items()}
 
 
-def test_the_work_starts_once_the_space_runs_on_its_hardware(emulated_hub, pipeline, run_dag):
+@pytest.mark.parametrize("deferrable", ["true", "false"], ids=["deferred", "rescheduled"])
+def test_the_work_starts_once_the_space_runs_on_its_hardware(emulated_hub, monkeypatch, run_dag, deferrable):
+    pipeline = load_dag(monkeypatch, **SETTINGS, SPACES_READY_DEFERRABLE=deferrable)
     emulated_hub.add_space(SPACE, hardware=GPU, stage="BUILDING")
     watcher = finish_the_build_after_the_first_read(emulated_hub)
 
@@ -79,10 +85,13 @@ def test_the_work_starts_once_the_space_runs_on_its_hardware(emulated_hub, pipel
         "hardware": GPU,
         "url": f"{emulated_hub.url}/spaces/{SPACE}",
     }
-    log = result.tasks["wait_until_ready"].log
-    assert f"Space {SPACE} is BUILDING, {GPU} requested" in log
-    assert f"Space {SPACE} is RUNNING on {GPU}" in log
+    wait = result.tasks["wait_until_ready"]
+    assert f"Space {SPACE} is BUILDING, {GPU} requested" in wait.log
+    assert (DEFERRING in wait.log) is (deferrable == "true")
     assert runtime_reads(emulated_hub) >= 2
+    # The buttons survive the deferral: the resumed task links to the Space too.
+    url = f"{emulated_hub.url}/spaces/{SPACE}"
+    assert (wait.xcom["_link_SpaceLink"], wait.xcom["_link_SpaceSettingsLink"]) == (url, f"{url}/settings")
 
 
 def test_a_space_that_fails_to_build_fails_the_gate_at_once_with_its_error(emulated_hub, pipeline, run_dag):
@@ -93,12 +102,12 @@ def test_a_space_that_fails_to_build_fails_the_gate_at_once_with_its_error(emula
 
     assert result.state == "failed"
     assert states(result) == {"wait_until_ready": "failed", "use_the_space": "upstream_failed"}
-    assert f"Space {SPACE} is in BUILD_ERROR: pip install failed: no torch==9" in (
-        result.tasks["wait_until_ready"].log
-    )
+    wait = result.tasks["wait_until_ready"]
+    assert DEFERRING in wait.log
+    assert f"Space {SPACE} is in BUILD_ERROR: pip install failed: no torch==9" in wait.log
     # Its timeout allowed TIMEOUT / 0.05 = 72,000 reads; it stopped at the first one showing the error.
     assert runtime_reads(emulated_hub) < 60
-    assert result.tasks["wait_until_ready"].try_number == 1
+    assert wait.try_number == 1
 
 
 def test_a_paused_space_fails_the_gate_at_the_first_read(emulated_hub, pipeline, run_dag):
