@@ -6,6 +6,7 @@ an endpoint (only a token) is all that changes."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import uuid
 from pathlib import Path
@@ -31,6 +32,12 @@ def test_the_ready_pipeline_runs_as_shipped_with_only_a_connection(emulated_hub,
 
     result = run_dag(module.dag)
 
+    # The connection the run used holds the endpoint and the token, and nothing else.
+    assert json.loads(os.environ["AIRFLOW_CONN_HUGGINGFACE_DEFAULT"]) == {
+        "conn_type": "huggingface_spaces",
+        "host": emulated_hub.url,
+        "password": emulated_hub.write_token,
+    }
     assert result.state == "success"
     assert result.tasks["use_the_space"].xcom["return_value"] == {
         "space_id": "demo-org/team-app",
