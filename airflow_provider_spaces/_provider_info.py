@@ -117,7 +117,10 @@ def provider_info() -> dict[str, Any]:
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_spaces.triggers.spaces"]}
         ],
         # Airflow imports each listed link class when it discovers providers; the module is light.
-        "extra-links": ["airflow_provider_spaces.links.spaces.SpaceLink"],
+        "extra-links": [
+            "airflow_provider_spaces.links.spaces.SpaceLink",
+            "airflow_provider_spaces.links.spaces.SpaceSettingsLink",
+        ],
         "connection-types": [
             {
                 "connection-type": CONNECTION_TYPE,

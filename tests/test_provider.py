@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 import warnings
 from importlib.resources import files
 from typing import Any
@@ -36,42 +35,11 @@ def fresh_providers_manager(monkeypatch: pytest.MonkeyPatch) -> ProvidersManager
 
 
 @pytest.fixture
-def fab_form_libraries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for the form libraries of Airflow's FAB extra when they are not installed.
-
-    Airflow 3.1 asks a hook for its form only when ``wtforms`` imports, and its API server then
-    swaps every form class for its own recording stand-ins; ours only need to exist and look like
-    a form field. Airflow 3.2 and later need neither.
-    """
-    if AIRFLOW_V_3_2_PLUS:
-        return
-    try:
-        import wtforms  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        return
-
-    class _Field:
-        widget = None
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            self.field_class = type(self)
-
-    def module(name: str, **attributes: Any) -> None:
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-        for key, value in attributes.items():
-            setattr(sys.modules[name], key, value)
-
-    fields = {name: _Field for name in ("StringField", "IntegerField", "PasswordField", "BooleanField")}
-    module("wtforms", **fields)
-    module("wtforms.fields", **fields)
-    module("wtforms.fields.simple", **fields)
-    module("wtforms.validators", Optional=_Field, any_of=_Field)
-    module("flask_babel", lazy_gettext=str)
-    module("flask_appbuilder")
-    widgets = ("BS3TextFieldWidget", "BS3TextAreaFieldWidget", "BS3PasswordFieldWidget")
-    module("flask_appbuilder.fieldwidgets", **dict.fromkeys(widgets, _Field))
+def without_wtforms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``wtforms`` fail to import, as on an Airflow installed without its FAB provider."""
+    for name in [name for name in sys.modules if name == "wtforms" or name.startswith("wtforms.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "wtforms", None)
 
 
 def test_provider_info_is_valid_for_the_running_airflow():
@@ -118,7 +86,7 @@ def test_connection_type_resolves_to_the_spaces_hook():
 
 
 def test_loading_the_hook_and_its_form_raises_no_deprecation_warning(
-    fresh_providers_manager, fab_form_libraries
+    fresh_providers_manager,
 ):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -143,16 +111,19 @@ def test_trigger_module_is_listed_without_being_imported(fresh_providers_manager
 
 
 @pytest.fixture
-def connection_form(fresh_providers_manager, fab_form_libraries) -> Any:
+def connection_form(fresh_providers_manager) -> Any:
     """Return the connection form metadata the API server sends the UI for our connection type."""
+    return _served_forms()[CONN_TYPE]
+
+
+def _served_forms() -> dict[str, Any]:
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 
     HookMetaService.hook_meta_data.cache_clear()
     try:
-        forms = {meta.connection_type: meta for meta in HookMetaService.hook_meta_data()}
+        return {meta.connection_type: meta for meta in HookMetaService.hook_meta_data()}
     finally:
         HookMetaService.hook_meta_data.cache_clear()
-    return forms[CONN_TYPE]
 
 
 def test_connection_form_names_the_type_and_its_hook(connection_form):
@@ -181,7 +152,7 @@ def test_connection_form_offers_timeouts_and_retries_as_whole_numbers(connection
 
 
 def test_form_comes_from_the_provider_info_on_3_2_plus_and_from_the_hook_on_3_1(
-    fresh_providers_manager, fab_form_libraries, monkeypatch
+    fresh_providers_manager, monkeypatch
 ):
     monkeypatch.delitem(sys.modules, "airflow_provider_spaces.hooks.spaces", raising=False)
 
@@ -199,3 +170,29 @@ def test_form_comes_from_the_provider_info_on_3_2_plus_and_from_the_hook_on_3_1(
             "login",
         ]
         assert "airflow_provider_spaces.hooks.spaces" in sys.modules
+
+
+def test_without_wtforms_3_2_plus_still_shows_the_fields_and_3_1_only_the_standard_ones(
+    fresh_providers_manager, without_wtforms
+):
+    form = _served_forms()[CONN_TYPE]
+
+    # The type and its "Test" button remain on every release: only the form's labels and fields
+    # depend on wtforms on 3.1, which the README tells 3.1 users to install.
+    assert form.hook_class_name == HOOK_CLASS
+    if AIRFLOW_V_3_2_PLUS:
+        assert list(form.extra_fields) == list(EXTRA_FIELDS)
+        assert form.standard_fields.host.title == "Hub endpoint"
+    else:
+        assert not form.extra_fields
+        assert form.standard_fields is None
+
+
+def test_the_3_1_form_needs_wtforms_only(fresh_providers_manager, monkeypatch):
+    for name in ("flask_appbuilder", "flask_appbuilder.fieldwidgets", "flask_babel"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+    form = _served_forms()[CONN_TYPE]
+
+    assert list(form.extra_fields) == list(EXTRA_FIELDS)
+    assert form.standard_fields.password.title == "Hugging Face token"

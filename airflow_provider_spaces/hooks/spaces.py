@@ -411,21 +411,15 @@ class SpacesHook(BaseHook):
         """Return the extra fields of the connection form, for Airflow 3.1.
 
         Airflow 3.2 and later read the same fields from the provider info and never call this.
-        The form libraries come with Airflow's FAB extra; Airflow 3.1 calls this only when they
-        are installed.
+        Airflow 3.1 builds every provider's form with ``wtforms`` and asks the hook only when that
+        package imports (it comes with the FAB provider, or alone); this needs nothing more, so
+        that installing ``wtforms`` on the api-server is enough to show the fields.
         """
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
         from wtforms import IntegerField
         from wtforms.validators import Optional
 
         return {
-            name: IntegerField(
-                lazy_gettext(extra.label),
-                validators=[Optional()],
-                widget=BS3TextFieldWidget(),
-                description=extra.description,
-            )
+            name: IntegerField(extra.label, validators=[Optional()], description=extra.description)
             for name, extra in EXTRA_FIELDS.items()
         }
 

@@ -1,4 +1,5 @@
-"""The "Space" button of a task: a link to the page of the Space the task acted on.
+"""The "Space" and "Space settings" buttons of a task: links to the page of the Space the task acted
+on, and to that Space's settings page (hardware, sleep time, secrets and variables).
 
 Airflow 3 asks a link for its URL once, on the worker, when the task instance ends (whatever its
 state), and keeps the answer in XCom under the link's ``xcom_key``; the API server reads it from
@@ -16,7 +17,7 @@ from airflow.sdk import BaseOperatorLink
 if TYPE_CHECKING:
     from airflow_provider_spaces._compat import TaskInstanceKey
 
-__all__ = ["SpaceLink"]
+__all__ = ["SpaceLink", "SpaceSettingsLink"]
 
 
 class SpaceLink(BaseOperatorLink):
@@ -31,3 +32,17 @@ class SpaceLink(BaseOperatorLink):
         """
         url = getattr(operator, "space_url", None)
         return url if isinstance(url, str) else ""
+
+
+class SpaceSettingsLink(BaseOperatorLink):
+    """Link to the settings page of the Space a task acted on: hardware, sleep time, secrets."""
+
+    name = "Space settings"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        """Return the Space's settings page, or an empty string when the task never knew the Space.
+
+        Never raises, for the same reason as :meth:`SpaceLink.get_link`.
+        """
+        url = getattr(operator, "space_url", None)
+        return f"{url}/settings" if isinstance(url, str) and url else ""

@@ -43,7 +43,7 @@ from airflow_provider_spaces.hub.validation import (
     validate_visibility,
 )
 from airflow_provider_spaces.hub.waiting import DEAD_END_STAGES, billing_stopped, check_stage, describe_state
-from airflow_provider_spaces.links.spaces import SpaceLink
+from airflow_provider_spaces.links.spaces import SpaceLink, SpaceSettingsLink
 
 if TYPE_CHECKING:
     import jinja2
@@ -85,7 +85,7 @@ class _SpaceOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("space_id",)
-    operator_extra_links = (SpaceLink(),)
+    operator_extra_links = (SpaceLink(), SpaceSettingsLink())
     ui_color = "#ffd21e"
 
     def __init__(

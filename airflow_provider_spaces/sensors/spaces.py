@@ -24,7 +24,7 @@ from airflow_provider_spaces.hub.validation import (
     validate_stages,
 )
 from airflow_provider_spaces.hub.waiting import StageTracker, check_stage, describe_state, format_duration
-from airflow_provider_spaces.links.spaces import SpaceLink
+from airflow_provider_spaces.links.spaces import SpaceLink, SpaceSettingsLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -69,7 +69,7 @@ class SpaceStageSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("space_id", "target_stages", "hardware")
-    operator_extra_links = (SpaceLink(),)
+    operator_extra_links = (SpaceLink(), SpaceSettingsLink())
     ui_color = "#ffd21e"
 
     def __init__(
@@ -105,7 +105,7 @@ class SpaceStageSensor(BaseSensorOperator):
         with hub_errors_fail_the_task():
             self._validate_arguments()
             self._hook = SpacesHook(self.spaces_conn_id)
-            self.space_url = space_url(self._hook.get_settings().endpoint, self.space_id)
+            self._link_the_space(self._hook)
         self._tracker = StageTracker()
         self._started = self._start_time(context)
         try:
@@ -152,7 +152,12 @@ class SpaceStageSensor(BaseSensorOperator):
         """Resume after a deferred wait: the runtime the trigger saw, or the failure poke mode has."""
         with hub_errors_fail_the_task():
             self._validate_arguments()
+            # A resumed task is a new instance, and its links are read again when it ends.
+            self._link_the_space(SpacesHook(self.spaces_conn_id))
             return wait_outcome(event, on_timeout=lambda outcome: AirflowSensorTimeout(outcome.message))
+
+    def _link_the_space(self, hook: SpacesHook) -> None:
+        self.space_url = space_url(hook.get_settings().endpoint, self.space_id)
 
     def _validate_arguments(self) -> None:
         self.space_id = validate_space_id(self.space_id, argument="space_id")

@@ -15,10 +15,8 @@ second try sends nothing twice.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,17 +39,6 @@ SPEED = 60.0
 DEFERRING = "deferring the wait to the triggerer"
 
 
-def _airflow_stack() -> ModuleType:
-    """Load ``scripts/airflow_stack.py``, which is a script of the repository, not a package module."""
-    spec = importlib.util.spec_from_file_location("airflow_stack", REPO_ROOT / "scripts" / "airflow_stack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclass looks itself up in sys.modules while being defined.
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def hub() -> Iterator[HubEmulator]:
     with HubEmulator(speed=SPEED) as emulated:
@@ -63,7 +50,7 @@ def hub() -> Iterator[HubEmulator]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, hub: HubEmulator, airflow_db: Path) -> Iterator[Any]:
+def stack(tmp_path: Path, hub: HubEmulator, airflow_db: Path, airflow_stack: ModuleType) -> Iterator[Any]:
     home, dags = tmp_path / "home", tmp_path / "dags"
     home.mkdir()
     dags.mkdir()
@@ -89,7 +76,7 @@ def stack(tmp_path: Path, hub: HubEmulator, airflow_db: Path) -> Iterator[Any]:
         # Nothing may default to the real Hub.
         "HF_ENDPOINT": "http://127.0.0.1:9",
     }
-    with _airflow_stack().AirflowStack(home=home, dags_folder=dags, env=env) as running:
+    with airflow_stack.AirflowStack(home=home, dags_folder=dags, env=env) as running:
         yield running
 
 

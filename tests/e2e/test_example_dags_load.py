@@ -77,3 +77,35 @@ def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing
     assert downgrade.is_teardown and downgrade.on_failure_fail_dagrun
     assert dag.get_task("upgrade").sleep_time == 3600
     assert dag.get_task("wait_for_gpu").hardware == "a10g-large"
+
+
+def test_the_cost_schedule_maps_one_task_per_space_within_a_budget(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "cost_saving_schedule.py"))
+    dag = bag.dags["cost_saving_schedule"]
+
+    assert dag.schedule == "*/30 * * * *"
+    for task_id in ("bring_back", "pause_off_hours", "downgrade_off_hours"):
+        mapped = dag.get_task(task_id)
+        assert type(mapped).__name__ == "MappedOperator"
+        assert mapped.partial_kwargs["max_active_tis_per_dagrun"] == 16
+        assert mapped.partial_kwargs["map_index_template"] == "{{ task.space_id }}"
+    assert dag.get_task("bring_back").upstream_task_ids == {"to_bring_back"}
+
+
+def test_the_staging_copy_is_paused_by_a_teardown_and_its_secrets_are_templates(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "duplicate_for_staging.py"))
+    dag = bag.dags["duplicate_for_staging"]
+
+    assert dag.get_task("duplicate").is_setup and dag.get_task("start").is_setup
+    pause = dag.get_task("pause")
+    assert pause.is_teardown and pause.on_failure_fail_dagrun
+    assert all(value.startswith("{{ ") for value in dag.get_task("duplicate").secrets.values())
+
+
+def test_the_ready_pipeline_gates_the_work_on_a_rescheduling_sensor(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "space_ready_pipeline.py"))
+    dag = bag.dags["space_ready_pipeline"]
+
+    sensor = dag.get_task("wait_until_ready")
+    assert (sensor.mode, sensor.hardware) == ("reschedule", "t4-small")
+    assert dag.get_task("use_the_space").upstream_task_ids == {"wait_until_ready"}

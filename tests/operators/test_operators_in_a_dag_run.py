@@ -1,5 +1,6 @@
 """The operators inside a real DAG run (``dag.test()``): templated fields rendered and stored, the
-runtime dict as XCom, and the "Space" link persisted where the API server reads it."""
+runtime dict as XCom, and the "Space" and "Space settings" links persisted where the API server
+reads them."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_templated_fields_are_rendered_checked_and_stored(emulated_hub, run_dag)
     assert emulated_hub.runtime(SPACE)["gcTimeout"] == 3600
 
 
-def test_each_task_returns_the_runtime_dict_and_links_to_the_space(emulated_hub, run_dag):
+def test_each_task_returns_the_runtime_dict_and_links_to_the_space_and_its_settings(emulated_hub, run_dag):
     emulated_hub.add_space(SPACE, hardware=GPU)
     with DAG("window_in_brief", schedule=None, start_date=START) as dag:
         down = SpaceHardwareDowngradeOperator(task_id="downgrade", space_id=SPACE, poll_interval=0.05)
@@ -77,12 +78,14 @@ def test_each_task_returns_the_runtime_dict_and_links_to_the_space(emulated_hub,
             "url": url,
         },
         "_link_SpaceLink": url,
+        "_link_SpaceSettingsLink": f"{url}/settings",
     }
     assert result.tasks["pause"].xcom["return_value"]["stage"] == "PAUSED"
     assert result.tasks["pause"].xcom["_link_SpaceLink"] == url
+    assert result.tasks["pause"].xcom["_link_SpaceSettingsLink"] == f"{url}/settings"
 
 
-def test_a_task_that_fails_on_the_hub_still_links_to_the_space(emulated_hub, run_dag):
+def test_a_task_that_fails_on_the_hub_still_links_to_the_space_and_its_settings(emulated_hub, run_dag):
     with DAG("failing_link", schedule=None, start_date=START) as dag:
         SpacePauseOperator(task_id="pause", space_id="demo/missing")
 
@@ -90,10 +93,12 @@ def test_a_task_that_fails_on_the_hub_still_links_to_the_space(emulated_hub, run
 
     assert result.tasks["pause"].state == "failed"
     assert result.tasks["pause"].try_number == 1
-    assert result.tasks["pause"].xcom["_link_SpaceLink"] == f"{emulated_hub.url}/spaces/demo/missing"
+    url = f"{emulated_hub.url}/spaces/demo/missing"
+    assert result.tasks["pause"].xcom["_link_SpaceLink"] == url
+    assert result.tasks["pause"].xcom["_link_SpaceSettingsLink"] == f"{url}/settings"
 
 
-def test_the_serialized_task_names_the_link_and_its_xcom_key():
+def test_the_serialized_task_names_both_links_and_their_xcom_keys():
     from airflow.serialization import serialized_objects
 
     # The operator serializer's name changed after 3.1; both keep links as name -> XCom key.
@@ -105,4 +110,7 @@ def test_the_serialized_task_names_the_link_and_its_xcom_key():
 
     serialized = serializer.serialize_operator(task)
 
-    assert serialized["_operator_extra_links"] == {"Space": "_link_SpaceLink"}
+    assert serialized["_operator_extra_links"] == {
+        "Space": "_link_SpaceLink",
+        "Space settings": "_link_SpaceSettingsLink",
+    }

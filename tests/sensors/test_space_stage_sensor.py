@@ -4,6 +4,8 @@ failing at once on a dead end with the Hub's words, and timeout and soft_fail as
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 
 import pytest
 from airflow.sdk import DAG
@@ -25,7 +27,12 @@ def runtime_reads(hub) -> int:
 
 
 def test_sensor_returns_the_runtime_once_the_space_runs_on_the_gpu(emulated_hub, airflow_logs):
-    emulated_hub.add_space(SPACE, hardware=GPU, stage="BUILDING")
+    # The first sensor of a fresh test process loads the Hub client and, on Airflow 3.1, Airflow's
+    # models for the connection lookup: seconds that would let the half-second build end unseen. A
+    # first wait on another Space pays for them, and the build lasts two real seconds.
+    emulated_hub.add_space("demo/warm-up", hardware=GPU)
+    sensor(space_id="demo/warm-up").execute({})
+    emulated_hub.add_space(SPACE, hardware=GPU, stage="BUILDING", build_seconds=120)
 
     result = sensor(hardware=GPU).execute({})
 
@@ -34,7 +41,7 @@ def test_sensor_returns_the_runtime_once_the_space_runs_on_the_gpu(emulated_hub,
         GPU,
         f"{emulated_hub.url}/spaces/{SPACE}",
     )
-    progress = [line for line in airflow_logs.text.splitlines() if "into the wait" in line]
+    progress = [line for line in airflow_logs.text.splitlines() if f"Space {SPACE} is" in line]
     assert [line.split(" is ", 1)[1].split(" (")[0] for line in progress] == [
         "BUILDING, a10g-large requested",
         "APP_STARTING on a10g-large",
@@ -114,14 +121,34 @@ def test_a_final_hub_error_fails_the_sensor_without_retries(emulated_hub):
         SpaceStageSensor(task_id="wait", space_id="nobody/nothing", poke_interval=0.05).execute({})
 
 
+def finish_the_build_after_the_first_read(hub) -> threading.Thread:
+    """Hold the emulated clock until the sensor's first read, then move it past the build."""
+    hub.set_speed(1e-9)
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while runtime_reads(hub) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        hub.advance(60)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
 def test_reschedule_mode_waits_across_pokes_in_a_dag_run(emulated_hub, run_dag):
     emulated_hub.add_space(SPACE, hardware=GPU, stage="BUILDING")
+    watcher = finish_the_build_after_the_first_read(emulated_hub)
     with DAG("sensor_reschedule", schedule=None, start_date=START) as dag:
         SpaceStageSensor(task_id="wait", space_id=SPACE, hardware=GPU, mode="reschedule", poke_interval=1)
 
     result = run_dag(dag)
+    watcher.join()
 
     wait = result.tasks["wait"]
     assert (result.state, wait.state) == ("success", "success")
     assert wait.xcom["return_value"]["hardware"] == GPU
+    assert runtime_reads(emulated_hub) >= 2
+    assert f"Space {SPACE} is BUILDING, {GPU} requested" in wait.log
     assert wait.xcom["_link_SpaceLink"] == f"{emulated_hub.url}/spaces/{SPACE}"
+    assert wait.xcom["_link_SpaceSettingsLink"] == f"{emulated_hub.url}/spaces/{SPACE}/settings"
