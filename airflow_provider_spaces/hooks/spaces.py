@@ -37,6 +37,7 @@ from airflow_provider_spaces.hooks.connection import (
     settings_from_connection,
     settings_from_environment,
 )
+from airflow_provider_spaces.hub.catalog import is_paid_flavor, known_flavor
 from airflow_provider_spaces.hub.errors import SpaceWaitTimeout
 from airflow_provider_spaces.hub.models import SpaceStage
 from airflow_provider_spaces.hub.validation import validate_seconds, validate_stages
@@ -476,12 +477,17 @@ def wait_timeout_error(
 ) -> SpaceWaitTimeout:
     """Return the error of a wait that ran out of time, for a poke loop and a deferred wait alike."""
     goal = " or ".join(sorted(str(stage) for stage in targets)) + (f" on {hardware}" if hardware else "")
+    hint = f"See the Space's logs at {url or 'its page on the Hub'}; if its build is only slow, allow a longer timeout."
+    if hardware is not None and is_paid_flavor(hardware):
+        # The wait failing does not undo the request: the Space goes on towards the paid flavor.
+        flavor = known_flavor(hardware)
+        price = f" at ${flavor.usd_per_hour:.2f}/h" if flavor and flavor.usd_per_hour else ""
+        hint += (
+            f" {hardware} stays requested and is billed{price} once the Space starts on it:"
+            " only a downgrade or a pause stops that (the GPU window's teardown does it)."
+        )
     return SpaceWaitTimeout(
-        space_id=space_id,
-        last_stage=last_stage,
-        waited_seconds=waited,
-        target=goal,
-        hint=f"See the Space's logs at {url or 'its page on the Hub'}; if its build is only slow, allow a longer timeout.",
+        space_id=space_id, last_stage=last_stage, waited_seconds=waited, target=goal, hint=hint
     )
 
 

@@ -38,6 +38,9 @@ MAX_NAME_LENGTH = 96
 NEVER_SLEEP = -1
 VISIBILITIES = ("public", "private", "protected")
 
+# The longest wait or interval taken: past it a deadline overflows the calendar, and no Space
+# build or window lasts that long. A year, so that "wait for ever" is said with a clear error.
+MAX_WAIT_SECONDS = 366 * 24 * 3600
 _NAME_CHARACTERS = re.compile(r"[A-Za-z0-9._-]+")
 # Secrets and variables become environment variables of the Space's container, so their keys
 # follow the portable rule for environment variable names. The Hub's own rule is not published;
@@ -150,7 +153,7 @@ def validate_visibility(visibility: Any, *, argument: str = "visibility") -> str
 
 
 def validate_seconds(value: Any, *, argument: str) -> float:
-    """Return ``value`` in seconds when it is a number above 0 or a positive ``timedelta``."""
+    """Return ``value`` in seconds when it is a number or ``timedelta`` above 0 and up to 366 days."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -161,6 +164,10 @@ def validate_seconds(value: Any, *, argument: str) -> float:
         seconds = float(value)
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidArgumentError(argument, f"must be more than 0 seconds, not {_shown(value)}")
+    if seconds > MAX_WAIT_SECONDS:
+        raise InvalidArgumentError(
+            argument, f"must be at most {MAX_WAIT_SECONDS} seconds (366 days), not {_shown(value)}"
+        )
     return seconds
 
 

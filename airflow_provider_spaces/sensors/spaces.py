@@ -6,13 +6,14 @@ Importing this module is cheap: the Hub client, and ``requests`` with it, load o
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_spaces._compat import AirflowFailException, AirflowSensorTimeout
+from airflow_provider_spaces._compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 from airflow_provider_spaces._deferral import default_deferrable, defer_wait, wait_outcome
 from airflow_provider_spaces._tasks import hub_errors_fail_the_task
 from airflow_provider_spaces.hooks.spaces import SpacesHook
@@ -109,7 +110,8 @@ class SpaceStageSensor(BaseSensorOperator):
         self._tracker = StageTracker()
         self._started = self._start_time(context)
         try:
-            return super().execute(context)
+            with self._reason_logged_when_skipped():
+                return super().execute(context)
         except AirflowSensorTimeout as error:
             raise AirflowSensorTimeout(self._timeout_message()) from error
         finally:
@@ -150,11 +152,29 @@ class SpaceStageSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after a deferred wait: the runtime the trigger saw, or the failure poke mode has."""
-        with hub_errors_fail_the_task():
+        with self._reason_logged_when_skipped(), hub_errors_fail_the_task():
             self._validate_arguments()
             # A resumed task is a new instance, and its links are read again when it ends.
             self._link_the_space(SpacesHook(self.spaces_conn_id))
             return wait_outcome(event, on_timeout=lambda outcome: AirflowSensorTimeout(outcome.message))
+
+    @contextmanager
+    def _reason_logged_when_skipped(self) -> Iterator[None]:
+        """Log why the wait failed when ``soft_fail`` turns the failure into a skip.
+
+        Airflow's skip says only that ``soft_fail`` is set; the Space's stage, the Hub's own
+        message and the request id would otherwise be lost with the failure it replaces.
+        """
+        try:
+            yield
+        except AirflowSkipException as skipped:
+            if skipped.__cause__ is not None:
+                self.log.warning("Skipping the task (soft_fail) instead of failing: %s", skipped.__cause__)
+            raise
+        except Exception as error:
+            if self.soft_fail:
+                self.log.warning("Skipping the task (soft_fail) instead of failing: %s", error)
+            raise
 
     def _link_the_space(self, hook: SpacesHook) -> None:
         self.space_url = space_url(hook.get_settings().endpoint, self.space_id)

@@ -6,6 +6,8 @@ with the bad value and runs it against the emulated Hub, whose request log must 
 
 from __future__ import annotations
 
+import datetime
+
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +74,11 @@ CASES: list[tuple[Callable[[], Any], str]] = [
     (lambda: upgrade(sleep_time="soon"), r"Invalid sleep_time: must be an int of seconds .* not 'soon'"),
     (lambda: upgrade(timeout=0), r"Invalid timeout: must be more than 0 seconds, not 0"),
     (lambda: upgrade(poll_interval=-1), r"Invalid poll_interval: must be more than 0 seconds, not -1"),
+    (
+        lambda: upgrade(timeout=datetime.timedelta.max, deferrable=True),
+        r"Invalid timeout: must be at most 31622400 seconds \(366 days\)",
+    ),
+    (lambda: downgrade(timeout=1e15), r"Invalid timeout: must be at most 31622400 seconds"),
     (lambda: upgrade(wait_for_running="yes"), r"Invalid wait_for_running: must be True or False, not 'yes'"),
     (lambda: downgrade(hardware=None), r"Invalid hardware: must be a non-empty flavor name, not None"),
     (lambda: downgrade(fallback_to_pause="no"), r"Invalid fallback_to_pause: must be True or False"),
@@ -133,6 +140,8 @@ IDS = [
     "upgrade-sleep-time-not-a-number",
     "upgrade-zero-timeout",
     "upgrade-negative-poll-interval",
+    "upgrade-deferred-timeout-for-ever",
+    "downgrade-timeout-beyond-the-calendar",
     "upgrade-wait-flag-not-a-bool",
     "downgrade-no-flavor",
     "downgrade-fallback-flag-not-a-bool",

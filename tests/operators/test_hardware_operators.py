@@ -175,6 +175,19 @@ def test_upgrade_that_does_not_arrive_in_time_times_out_naming_the_last_stage(em
         run(upgrade(timeout=0.3))
 
 
+def test_an_upgrade_that_times_out_says_the_gpu_is_still_requested_and_billed(emulated_hub):
+    emulated_hub.add_space(SPACE, hardware="cpu-basic")
+    emulated_hub.add_fault("stuck", space_id=SPACE, stage="APP_STARTING")
+
+    with pytest.raises(SpaceWaitTimeout) as caught:
+        run(upgrade(timeout=0.3))
+
+    assert "a10g-large stays requested and is billed at $1.50/h once the Space starts on it" in str(
+        caught.value
+    )
+    assert "only a downgrade or a pause stops that" in str(caught.value)
+
+
 def test_a_transient_hub_error_is_left_to_airflows_retries(emulated_hub, airflow_connection):
     airflow_connection(
         "huggingface_default",

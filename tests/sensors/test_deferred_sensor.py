@@ -227,9 +227,13 @@ def test_an_event_that_is_not_a_success_fails_the_task_as_poke_mode_would(payloa
     [event(status="failed", reason="dead_end", message="PAUSED"), event(status="timeout", reason="deadline")],
     ids=["failed", "timeout"],
 )
-def test_soft_fail_skips_a_deferred_sensor_that_failed_or_timed_out(payload):
+def test_soft_fail_skips_a_deferred_sensor_that_failed_or_timed_out(payload, capsys):
     with pytest.raises(AirflowSkipException):
         resume(payload, soft_fail=True)
+
+    assert (
+        f"Skipping the task (soft_fail) instead of failing: {payload['message']}" in capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize(

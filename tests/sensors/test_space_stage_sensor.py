@@ -3,6 +3,7 @@ failing at once on a dead end with the Hub's words, and timeout and soft_fail as
 
 from __future__ import annotations
 
+
 import datetime
 import threading
 import time
@@ -94,6 +95,18 @@ def test_soft_fail_skips_instead_of_failing_on_a_dead_end(emulated_hub):
 
     with pytest.raises(AirflowSkipException):
         sensor(soft_fail=True).execute({})
+
+
+def test_soft_fail_logs_the_hubs_message_of_the_failure_it_skips(emulated_hub, capsys):
+    emulated_hub.add_space(SPACE, hardware=GPU, stage="BUILD_ERROR", error_message="boom: no space left")
+
+    with pytest.raises(AirflowSkipException):
+        sensor(soft_fail=True).execute({})
+
+    assert (
+        "Skipping the task (soft_fail) instead of failing: Space demo/app is in BUILD_ERROR: boom"
+        in capsys.readouterr().out
+    )
 
 
 def test_sensor_times_out_naming_the_space_its_last_stage_and_the_wait(emulated_hub):
