@@ -57,7 +57,8 @@ _NOT_SENT = (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
-_POOL_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+_MAX_CONNECTIONS = 4
+_POOL_LIMITS = httpx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS)
 
 
 class AsyncSpacesClient(HubExchange):
@@ -73,6 +74,8 @@ class AsyncSpacesClient(HubExchange):
         loop (``paced=True``) wait for their turn. None sends every call as it comes.
     :param http: an ``httpx.AsyncClient`` to send with, which the caller closes; the client makes
         (and closes) its own when None.
+    :param slots: how many requests may be in flight at once, shared by every client of ``http``;
+        as many as the pool has connections when None.
     :param sleep: the coroutine that waits between attempts (tests pass a fake).
     :param clock: a monotonic clock in seconds, for the retry time budget.
     :param rng: the random source of the backoff jitter.
@@ -89,6 +92,7 @@ class AsyncSpacesClient(HubExchange):
         user_agent: str | None = None,
         budget: PollBudget | None = None,
         http: httpx.AsyncClient | None = None,
+        slots: asyncio.Semaphore | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -108,6 +112,7 @@ class AsyncSpacesClient(HubExchange):
         )
         self._owns_http = http is None
         self._http = http if http is not None else new_http_client()
+        self._slots = slots if slots is not None else asyncio.Semaphore(_MAX_CONNECTIONS)
         self._sleep = sleep
 
     async def aclose(self) -> None:
@@ -165,17 +170,20 @@ class AsyncSpacesClient(HubExchange):
             else:
                 self.budget.take()
         log.debug("%s %s", call.method, call.path)
-        try:
-            response = await self._http.request(
-                call.method,
-                self.endpoint + call.path,
-                params=call.params,
-                json=call.body,
-                headers=self._headers(),
-                timeout=self.timeout,
-            )
-        except httpx.HTTPError as error:
-            raise _connection_error(call, error) from None
+        # Requests wait for a connection here, not in httpx's pool: its queue is scanned whole for
+        # every request it assigns, so a thousand reads queued there cost a thousand squared steps.
+        async with self._slots:
+            try:
+                response = await self._http.request(
+                    call.method,
+                    self.endpoint + call.path,
+                    params=call.params,
+                    json=call.body,
+                    headers=self._headers(),
+                    timeout=self.timeout,
+                )
+            except httpx.HTTPError as error:
+                raise _connection_error(call, error) from None
 
         return self._read(call, response.status_code, response.headers, response.content)
 
@@ -242,6 +250,7 @@ async def wait_for_turn(budget: PollBudget, sleep: Sleep = asyncio.sleep) -> flo
 class _Pool:
     http: httpx.AsyncClient
     users: int = 0
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(_MAX_CONNECTIONS))
     # Clients are shared too: a thousand triggers of one connection need one client, not a thousand.
     clients: dict[tuple[Any, ...], AsyncSpacesClient] = field(default_factory=dict)
     client_users: Counter[tuple[Any, ...]] = field(default_factory=Counter)
@@ -291,6 +300,7 @@ async def pooled_client(
                 user_agent=user_agent,
                 budget=shared_budget(resolved, token, quota=quota, window_seconds=window_seconds),
                 http=pool.http,
+                slots=pool.slots,
             )
         yield client
     finally:

@@ -266,3 +266,42 @@ def test_a_pooled_client_starts_from_the_quota_of_the_connection(hub: Any) -> No
 
     assert made is not None
     assert (made.quota, made.window_seconds) == (2500, 300)
+
+
+def test_clients_sharing_slots_keep_at_most_that_many_requests_in_flight():
+    import httpx
+
+    in_flight, most = 0, 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(200, json={"stage": "RUNNING"})
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+            slots = asyncio.Semaphore(3)
+            clients = [
+                AsyncSpacesClient(endpoint="http://127.0.0.1:9", token="hf_x", http=http, slots=slots)
+                for _ in range(2)
+            ]
+            runtimes = await asyncio.gather(
+                *(clients[i % 2].get_space_runtime(f"demo/app{i}") for i in range(200))
+            )
+        assert {str(runtime.stage) for runtime in runtimes} == {"RUNNING"}
+
+    asyncio.run(main())
+
+    assert most == 3
+
+
+def test_pooled_clients_of_other_settings_share_the_pools_slots(hub, token):
+    async def main() -> bool:
+        async with pooled_client(endpoint=hub.url, token=token, user_agent="one") as first:
+            async with pooled_client(endpoint=hub.url, token=token, user_agent="two") as second:
+                return first is not second and first._slots is second._slots
+
+    assert asyncio.run(main())
