@@ -266,3 +266,18 @@ def test_a_pooled_client_starts_from_the_quota_of_the_connection(hub: Any) -> No
 
     assert made is not None
     assert (made.quota, made.window_seconds) == (2500, 300)
+
+
+def test_a_plain_call_from_a_coroutine_waits_out_a_429_without_a_wait(
+    hub: Any, make_async: Any, fake_time: Any, runtime: Any
+) -> None:
+    paced = PollBudget(clock=fake_time.clock)
+    hub.reply("GET", RUNTIME_PATH, {"error": "slow down"}, status=429)
+    hub.reply("GET", RUNTIME_PATH, runtime("RUNNING"))
+
+    async def read() -> str:
+        async with make_async(budget=paced) as client:
+            return str((await client.get_space_runtime("demo/app")).stage)
+
+    assert run(read()) == "RUNNING"
+    assert fake_time.sleeps == pytest.approx([1.0])
