@@ -24,48 +24,59 @@ HOOK_CLASS = "airflow_provider_spaces.hooks.spaces.SpacesHook"
 
 @dataclass(frozen=True)
 class ExtraField:
-    """One extra field of the connection form: a whole number of seconds, attempts or calls."""
+    """One extra field of the connection form: a whole number of seconds, attempts or calls.
+
+    ``maximum`` keeps a value within what the clients can wait or count (a read timeout of 1e308
+    seconds passes as a number, then overflows the first deadline computed from it).
+    """
 
     label: str
     description: str
     minimum: int
+    maximum: int
 
 
 # The defaults quoted here are the Hub client's; a test keeps the two in step.
 EXTRA_FIELDS: dict[str, ExtraField] = {
     "connect_timeout": ExtraField(
         "Connect timeout (seconds)",
-        "Seconds to wait for a connection to the Hub. Empty: 10.",
+        "Seconds to wait for a connection to the Hub, at most 300. Empty: 10.",
         minimum=1,
+        maximum=300,
     ),
     "read_timeout": ExtraField(
         "Read timeout (seconds)",
-        "Seconds to wait for the Hub to answer one request. Empty: 30.",
+        "Seconds to wait for the Hub to answer one request, at most 3600. Empty: 30.",
         minimum=1,
+        maximum=3600,
     ),
     "max_retries": ExtraField(
         "Max retries",
         "How often a call that failed for a passing reason (rate limit, server error, lost "
-        "connection) is sent again; 0 sends every call once. Empty: 4.",
+        "connection) is sent again, at most 100; 0 sends every call once. Empty: 4.",
         minimum=0,
+        maximum=100,
     ),
     "max_retry_wait": ExtraField(
         "Max retry wait (seconds)",
         "Longest time one call may keep retrying, waits included; when the Hub asks to wait "
-        "longer, the call fails at once. Empty: 120.",
+        "longer, the call fails at once. At most 86400 (a day). Empty: 120.",
         minimum=0,
+        maximum=86_400,
     ),
     "rate_limit_quota": ExtraField(
         "Rate limit: calls per window",
         "How many Hub calls the token may make per window; waits on many Spaces share them. "
-        "The Hub's own figure replaces it once an answer announces one. Empty: 1000.",
+        "The Hub's own figure replaces it once an answer announces one. At most 1000000. Empty: 1000.",
         minimum=1,
+        maximum=1_000_000,
     ),
     "rate_limit_window": ExtraField(
         "Rate limit: window (seconds)",
         "The window in which those calls are counted; the Hub's own figure replaces it once an "
-        "answer announces one. Empty: 300.",
+        "answer announces one. At most 86400 (a day). Empty: 300.",
         minimum=1,
+        maximum=86_400,
     ),
 }
 
@@ -81,7 +92,7 @@ def conn_fields() -> dict[str, Any]:
         name: {
             "label": field.label,
             "description": field.description,
-            "schema": {"type": ["integer", "null"], "minimum": field.minimum},
+            "schema": {"type": ["integer", "null"], "minimum": field.minimum, "maximum": field.maximum},
         }
         for name, field in EXTRA_FIELDS.items()
     }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,10 @@ def snippets(lang: str, text: str = README) -> list[str]:
 
 
 PYTHON = snippets("python")
+# A snippet whose first line names a test file is a pytest file a reader saves and runs.
+TEST_FILES = [code for code in PYTHON if re.match(r"# (test_\w+\.py)", code)]
 DAG_FILES = [code for code in PYTHON if "with DAG(" in code]
-DAG_LINES = [code for code in PYTHON if "with DAG(" not in code]
+DAG_LINES = [code for code in PYTHON if "with DAG(" not in code and code not in TEST_FILES]
 
 
 def _dagbag_class() -> Any:
@@ -99,3 +103,25 @@ def test_the_quick_start_is_the_clone_line_and_two_commands():
         "python3 dev.py demo",
         "python3 dev.py test",
     ]
+
+
+def test_the_readme_has_a_test_file_for_offline_testing():
+    assert len(TEST_FILES) >= 1
+
+
+@pytest.mark.parametrize("code", TEST_FILES, ids=[f"test-file-{i}" for i in range(len(TEST_FILES))])
+def test_the_offline_test_files_pass_as_a_reader_would_run_them(code, tmp_path):
+    name = re.match(r"# (test_\w+\.py)", code)[1]
+    (tmp_path / name).write_text(code)
+
+    # A pytest of its own, in a folder of its own: only the fixture this package registers helps it.
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    # Exit code 0 also means at least one test ran (none collected is exit code 5).
+    assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]

@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_emulator"
 _SPACE_PATH = "/api/spaces/{namespace}/{name}"
 _MASK = "***"
+_MAX_REASON = 120
+# The Hub's bodies nest three levels at most; a limit far below Python's recursion limit keeps
+# every walk over a body (masking secrets, writing the log) safe.
+_MAX_DEPTH = 32
 
 Operation = Callable[[EmulatedHub, "Context"], Any]
 
@@ -77,23 +82,33 @@ class HubMiddleware:
             return
         await self._api(scope, replay, send, request_id, body)
 
-    async def _admin(self, scope: Scope, receive: Receive, send: Send, request_id: str, body: Any) -> None:
+    async def _admin(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, body: Any | BadBody
+    ) -> None:
         extra = [(b"x-request-id", request_id.encode())]
         if not _is_loopback(scope):
             response = JSONResponse({"error": "The emulator's admin API answers loopback clients only"}, 403)
             await response(scope, receive, _adding_headers(send, extra, None))
             return
+        if isinstance(body, BadBody):
+            response = JSONResponse({"error": body.reason, "type": "ValueError"}, 400)
+            await response(scope, receive, _adding_headers(send, extra, None))
+            return
         scope["emulator"] = Context(request_id, None, body)
         await self.admin(scope, receive, _adding_headers(send, extra, None))
 
-    async def _api(self, scope: Scope, receive: Receive, send: Send, request_id: str, body: Any) -> None:
+    async def _api(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, body: Any | BadBody
+    ) -> None:
         hub = self.hub
         method = scope["method"]
         space_id = _space_of(scope["path"])
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         client = (scope.get("client") or ("unknown",))[0]
         caller = hub.caller_for(headers.get("authorization"), client)
-        entry = _log_entry(hub, scope, request_id, body, caller.owner, space_id)
+        entry = _log_entry(
+            hub, scope, request_id, None if isinstance(body, BadBody) else body, caller.owner, space_id
+        )
 
         # Faults that act on the connection come before any answer is written.
         if hub.take_http_fault("drop", space_id, method) is not None:
@@ -111,6 +126,8 @@ class HubMiddleware:
 
         quota = hub.count_request(caller)
         problem = self._http_problem(space_id, method, quota, entry)
+        if problem is None and isinstance(body, BadBody):
+            problem = HubProblem(400, "BadRequest", body.reason)
         status_box: list[int] = []
         extra = [(b"x-request-id", request_id.encode())]
         if problem is not None:
@@ -336,13 +353,71 @@ def _replayer(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _parse_json(raw: bytes) -> Any:
+class BadBody:
+    """A request body that is not JSON the Hub would accept, and why."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _parse_json(raw: bytes) -> Any | BadBody:
+    """Return the JSON value of a body (None when empty), or a ``BadBody`` saying what is wrong.
+
+    Stricter than Python's parser, as the Hub's is: NaN, Infinity and numbers too large for a
+    float are refused, and so are a string no UTF-8 text can hold (a lone surrogate) and nesting
+    deeper than ``_MAX_DEPTH``. A body that passes can always be written back as JSON, so no
+    logged value can break the request log.
+    """
     if not raw:
         return None
+    too_deep = BadBody(f"Invalid JSON body: nested deeper than {_MAX_DEPTH} levels")
     try:
-        return json.loads(raw)
-    except ValueError:
-        return None
+        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        return too_deep
+    except ValueError as error:
+        return BadBody(f"Invalid JSON body: {_first_line(str(error))}")
+    if _deeper_than(body, _MAX_DEPTH):
+        return too_deep
+
+    try:
+        # Answers and the request log are UTF-8 JSON: check once that this body can be written so.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:
+        # Not the codec's message: it quotes the character, which may belong to a secret value.
+        return BadBody("Invalid JSON body: a string holds a lone surrogate, which is not Unicode text")
+    return body
+
+
+def _deeper_than(body: Any, limit: int) -> bool:
+    """Tell whether arrays and objects in ``body`` nest deeper than ``limit``, without recursion."""
+    pending = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+    return False
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{_first_line(text)} is out of the range of a JSON number")
+    return number
+
+
+def _first_line(text: str) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= _MAX_REASON else line[:_MAX_REASON] + "..."
 
 
 def _adding_headers(send: Send, extra: list[tuple[bytes, bytes]], status_box: list[int] | None) -> Send:
@@ -443,15 +518,38 @@ def _log_entry(
 
 
 def _masked(path: str, body: Any) -> Any:
-    """Return the body for the log with every secret value replaced."""
-    if not isinstance(body, dict):
-        return body
-    shown = dict(body)
-    if path.endswith("/secrets") and "value" in shown:
-        shown["value"] = _MASK
-    if isinstance(shown.get("secrets"), list):
-        shown["secrets"] = [
-            {**item, "value": _MASK} if isinstance(item, dict) and "value" in item else item
-            for item in shown["secrets"]
-        ]
-    return shown
+    """Return the body for the log with every secret value replaced.
+
+    Masked whatever the path's shape (a trailing slash, doubled slashes, another case: those are
+    answered with a redirect or a 404, but the body is logged first): on a path with a
+    ``secrets`` segment every ``value`` at any depth, or the whole body when it is not an object
+    or a list; anywhere, the values in a ``secrets`` list (a duplicate's).
+    """
+    if any(part.lower() == "secrets" for part in path.split("/")):
+        return _mask_all(body)
+    return _mask_secret_lists(body)
+
+
+def _mask_all(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return _mask_values(value)
+    return None if value is None else _MASK
+
+
+def _mask_values(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _MASK if key == "value" else _mask_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_values(item) for item in value]
+    return value
+
+
+def _mask_secret_lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _mask_all(item) if key == "secrets" else _mask_secret_lists(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask_secret_lists(item) for item in value]
+    return value

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
+
+# A million emulated seconds per real one (a real second is eleven emulated days) is far past what
+# any scenario needs; the bound keeps emulated times finite and JSON-friendly.
+MAX_SPEED = 1_000_000.0
+# A century: the longest jump of the clock by hand.
+MAX_ADVANCE = 100 * 365 * 86_400.0
 
 
 class EmulatorClock:
@@ -43,8 +50,8 @@ class EmulatorClock:
 
     def advance(self, seconds: float) -> float:
         """Move the emulated time forward by ``seconds`` and return the new time."""
-        if seconds < 0:
-            raise ValueError(f"advance: seconds must be 0 or more, not {seconds!r}")
+        if not _is_number(seconds) or not 0 <= seconds <= MAX_ADVANCE:
+            raise ValueError(f"advance: seconds must be a number from 0 to {MAX_ADVANCE:g}, not {seconds!r}")
         with self._lock:
             self._anchor_emulated += seconds
             return self._now_locked()
@@ -54,6 +61,11 @@ class EmulatorClock:
 
     @staticmethod
     def _validate_speed(speed: float) -> None:
-        # Zero would freeze the clock, which advance() already offers more explicitly.
-        if not speed > 0:
-            raise ValueError(f"speed must be above 0, not {speed!r}")
+        # Zero would freeze the clock, which advance() already offers more explicitly; an endless
+        # speed would make every time the emulator shows infinite, which JSON cannot carry.
+        if not _is_number(speed) or not 0 < speed <= MAX_SPEED:
+            raise ValueError(f"speed must be a number above 0 and at most {MAX_SPEED:g}, not {speed!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

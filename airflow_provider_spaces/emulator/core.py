@@ -12,6 +12,11 @@ saying that the token's role is read and a write token is needed. 403 is kept fo
 that does not own the namespace, for paid hardware without a payment method, and for scripted
 refusals such as a quota.
 
+Flavors: as on the Hub, a hardware request (or a duplicate's ``hardware``) for a flavor the catalog
+lacks is refused with 400 and the list of flavors on offer, so that a typo in a DAG fails offline
+as it would online. The emulated catalog is the built-in table plus any flavor priced with
+``set_price``; seeding a Space takes any flavor.
+
 Time: everything runs on the emulated clock, the per-token quota window and the ``t=`` and
 ``Retry-After`` seconds included. With a speed above 1 a client that sleeps what the headers say in
 real time waits longer than needed; tests that need a fresh window call ``advance``. Every request,
@@ -50,7 +55,7 @@ from airflow_provider_spaces.emulator.space import (
     iso,
     price_per_minute,
 )
-from airflow_provider_spaces.hub.catalog import FREE_FLAVOR, KNOWN_FLAVORS, is_paid_flavor
+from airflow_provider_spaces.hub.catalog import FREE_FLAVOR, KNOWN_FLAVORS, Flavor, is_paid_flavor
 
 ZERO_GPU = "zero-a10g"
 STORAGE_TIERS = ("small", "medium", "large")
@@ -399,9 +404,11 @@ class EmulatedHub:
         }
 
     def hardware_catalog(self) -> list[dict[str, Any]]:
-        """Answer ``GET /api/spaces/hardware`` from the built-in catalog, priced per minute."""
+        """Answer ``GET /api/spaces/hardware``: the flavors on offer (see ``offers``), priced per minute."""
         entries = []
-        for flavor in KNOWN_FLAVORS.values():
+        with self.lock:
+            flavors = self._catalog()
+        for flavor in flavors:
             per_minute = flavor.usd_per_minute if flavor.usd_per_hour else 0.0
             cpu, ram = _MACHINES.get(flavor.name, ("n/a", "n/a"))
             accelerator = None
@@ -426,6 +433,16 @@ class EmulatedHub:
                 }
             )
         return entries
+
+    def offers(self, flavor: str) -> bool:
+        """Tell whether a hardware request for ``flavor`` is accepted.
+
+        The flavors on offer are the built-in catalog's and those priced with ``set_price`` for
+        every Space, which is how a test emulates a flavor the Hub added after this package's table.
+        Seeding a Space (``add_space``) takes any flavor: it describes a Space, it asks for nothing.
+        """
+        with self.lock:
+            return flavor in KNOWN_FLAVORS or flavor in self.prices
 
     def space_info(self, caller: Caller, space_id: str) -> dict[str, Any]:
         """Answer ``GET /api/spaces/{id}``: repo info with the runtime under ``runtime``."""
@@ -460,8 +477,7 @@ class EmulatedHub:
             space, now = self._changing(caller, space_id, "hardware")
             self._refuse_static(space, "request hardware")
             flavor = _field(body, "flavor", str, required=True)
-            if not _FLAVOR.match(flavor):
-                raise HubProblem(400, "BadRequest", f"Invalid hardware flavor {flavor!r}")
+            self._check_flavor(flavor)
             self._check_refusal("hardware", space_id, flavor)
             self._check_capacity(space_id, flavor)
             self._check_payment(space.namespace, flavor)
@@ -724,6 +740,25 @@ class EmulatedHub:
             message = fault.options["message"] or f"No capacity available for hardware {flavor} right now"
             raise HubProblem(int(fault.options["status"]), "NoCapacity", message)
 
+    def _check_flavor(self, flavor: str) -> None:
+        if _FLAVOR.match(flavor) and self.offers(flavor):
+            return
+        with self.lock:
+            names = [entry.name for entry in self._catalog()]
+        raise HubProblem(
+            400,
+            "BadRequest",
+            f"Invalid hardware flavor {flavor[:100]!r}: the available flavors are {', '.join(names)}",
+        )
+
+    def _catalog(self) -> list[Flavor]:
+        extra = [
+            Flavor(name, name, usd_per_hour, None)
+            for name, usd_per_hour in sorted(self.prices.items())
+            if name not in KNOWN_FLAVORS
+        ]
+        return [*KNOWN_FLAVORS.values(), *extra]
+
     def _check_payment(self, namespace: str, flavor: str) -> None:
         if namespace in self.no_payment and (flavor == "storage" or is_paid_flavor(flavor)):
             raise HubProblem(
@@ -806,6 +841,7 @@ class EmulatedHub:
 
     def _create_duplicate(self, source: Space, target: str, body: Any) -> None:
         hardware = _field(body, "hardware", str, required=False) or FREE_FLAVOR
+        self._check_flavor(hardware)
         namespace = target.split("/", 1)[0]
         self._check_payment(namespace, hardware)
         sleep_time = _field(body, "sleepTimeSeconds", int, required=False)

@@ -18,6 +18,12 @@ headers say how long to wait); ``slow`` a ``delay``; ``refuse`` an ``action`` (o
 optionally a ``flavor`` (for ``hardware``), a ``status``, ``code`` and ``message``. HTTP faults also
 take a ``method`` to hit only, say, POST requests.
 
+Every option is checked when the fault is added (``FaultError``, a ``ValueError`` naming the option,
+and 400 from the admin endpoint), so that a script with a typo fails at once rather than turning
+every matching call into a 500: ``retry_after`` is a whole number of seconds up to
+``MAX_RETRY_AFTER`` (or null), ``delay`` a number of seconds up to ``MAX_SLOW_DELAY``, ``count``
+a whole number of 1 or more, ``seconds`` and ``after_seconds`` finite.
+
 ``slow`` delays in real seconds (it is about client timeouts, which run on real time); windows given
 with ``seconds`` are emulated time. ``drop`` sends the status line, the headers and the first bytes
 of the body and then closes the connection: the ASGI server offers no way to reset a connection
@@ -27,9 +33,10 @@ before any byte, so clients see a response cut short rather than a refused conne
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from airflow_provider_spaces.emulator.space import APP_STARTING, BUILDING, OK, Outcome
 
@@ -49,6 +56,12 @@ ACTIONS = frozenset(
     {"hardware", "sleeptime", "pause", "restart", "dev-mode", "secrets", "variables", "storage", "duplicate"}
 )
 _RATE_LIMIT_HEADERS = ("both", "retry_after", "ratelimit")
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+# Bounds that keep a script sensible: a slow answer is about client timeouts (real seconds), a
+# rate limit about a client's patience, a window or a crash delay about emulated days.
+MAX_SLOW_DELAY = 300.0
+MAX_RETRY_AFTER = 86_400
+MAX_FAULT_SECONDS = 365 * 86_400.0
 _ids = itertools.count(1)
 
 
@@ -109,16 +122,18 @@ def make_fault(
     now: float,
     options: Mapping[str, Any],
 ) -> Fault:
-    """Validate a fault script and return the fault, or raise FaultError saying what is wrong."""
+    """Validate a fault script and return the fault, or raise FaultError naming what is wrong."""
     if kind not in FAULT_OPTIONS:
         raise FaultError(f"unknown fault kind {kind!r}; known kinds: {', '.join(sorted(FAULT_OPTIONS))}")
     unknown = set(options) - set(FAULT_OPTIONS[kind])
     if unknown:
         raise FaultError(f"fault {kind!r} takes no option {', '.join(sorted(unknown))}")
-    if count is not None and count < 1:
-        raise FaultError(f"count must be 1 or more, not {count!r}")
-    if seconds is not None and seconds <= 0:
-        raise FaultError(f"seconds must be above 0, not {seconds!r}")
+    if count is not None and not (_is_whole(count) and count >= 1):
+        raise FaultError(f"count must be a whole number, 1 or more, not {count!r}")
+    if seconds is not None and not (_is_number(seconds) and 0 < seconds <= MAX_FAULT_SECONDS):
+        raise FaultError(
+            f"seconds must be a number above 0 and at most {MAX_FAULT_SECONDS:g}, not {seconds!r}"
+        )
 
     merged = {**FAULT_OPTIONS[kind], **options}
     _validate_options(kind, merged)
@@ -127,6 +142,12 @@ def make_fault(
 
 
 def _validate_options(kind: str, options: dict[str, Any]) -> None:
+    """Check every option of a ``kind`` fault, raising FaultError that names the option."""
+    for name, value in options.items():
+        problem = _OPTION_CHECKS[name](value)
+        if problem is not None:
+            raise FaultError(f"{kind}: {name} must be {problem}, not {value!r}")
+
     if kind == "stuck" and options["stage"] not in (BUILDING, APP_STARTING):
         raise FaultError(f"stuck: stage must be {BUILDING} or {APP_STARTING}, not {options['stage']!r}")
     if kind == "no_capacity" and not options["flavor"]:
@@ -135,15 +156,81 @@ def _validate_options(kind: str, options: dict[str, Any]) -> None:
         raise FaultError(
             f"refuse: action must be one of {', '.join(sorted(ACTIONS))}, not {options['action']!r}"
         )
-    if kind == "rate_limit" and options["headers"] not in _RATE_LIMIT_HEADERS:
-        raise FaultError(f"rate_limit: headers must be one of {', '.join(_RATE_LIMIT_HEADERS)}")
+    if kind in ("build_error", "runtime_error") and options["message"] is None:
+        raise FaultError(f"{kind}: message must be a string, not None")
     status = options.get("status")
-    if kind in ("refuse", "no_capacity") and not (isinstance(status, int) and 400 <= status < 600):
+    if kind in ("refuse", "no_capacity") and not (_is_whole(status) and 400 <= status < 600):
         raise FaultError(f"{kind}: status must be an HTTP error status, not {status!r}")
-    if kind == "server_error" and not (isinstance(status, int) and 500 <= status < 600):
+    if kind == "server_error" and not (_is_whole(status) and 500 <= status < 600):
         raise FaultError(f"server_error: status must be 5xx, not {status!r}")
-    if kind == "slow" and not options["delay"] >= 0:
-        raise FaultError(f"slow: delay must be 0 or more, not {options['delay']!r}")
+
+
+def _is_whole(value: Any) -> TypeGuard[int]:
+    # JSON true is an int to Python; a status or a count of true is a mistake.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or isinstance(value, str) else "a string"
+
+
+def _seconds_up_to(limit: float, *, optional: bool = False) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        if _is_number(value) and 0 <= value <= limit:
+            return None
+        return f"a number of seconds from 0 to {limit:g}"
+
+    return check
+
+
+def _whole_seconds_up_to(limit: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None or (_is_whole(value) and 0 <= value <= limit):
+            return None
+        return f"a whole number of seconds from 0 to {limit} (or null to say none)"
+
+    return check
+
+
+def _method(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.upper() in _METHODS):
+        return None
+    return f"one of {', '.join(sorted(_METHODS))} (or null for every method)"
+
+
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "true or false"
+
+
+def _checked_later(value: Any) -> str | None:
+    # The kind decides what the value may be (a stage, an action, a status); see _validate_options.
+    return None
+
+
+def _headers_style(value: Any) -> str | None:
+    return None if value in _RATE_LIMIT_HEADERS else f"one of {', '.join(_RATE_LIMIT_HEADERS)}"
+
+
+_OPTION_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "message": _text_or_none,
+    "code": _text_or_none,
+    "flavor": _text_or_none,
+    "method": _method,
+    "after_seconds": _seconds_up_to(MAX_FAULT_SECONDS),
+    "delay": _seconds_up_to(MAX_SLOW_DELAY),
+    "retry_after": _whole_seconds_up_to(MAX_RETRY_AFTER),
+    "headers": _headers_style,
+    "refuse": _flag,
+    "stage": _checked_later,
+    "action": _checked_later,
+    "status": _checked_later,
+}
 
 
 class FaultBook:

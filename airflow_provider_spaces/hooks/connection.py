@@ -10,15 +10,19 @@ A ``huggingface_spaces`` connection keeps:
   connection's port field is added to a host that names none;
 - in its **extras** (JSON), each optional, a whole or decimal number, or a string holding one:
 
-  - ``connect_timeout``: seconds to wait for a connection to the Hub (> 0);
-  - ``read_timeout``: seconds to wait for the Hub to answer one request (> 0);
+  - ``connect_timeout``: seconds to wait for a connection to the Hub (> 0, at most 300);
+  - ``read_timeout``: seconds to wait for the Hub to answer one request (> 0, at most 3,600);
   - ``max_retries``: how often a call that failed for a passing reason (429, 5xx, a lost
-    connection) is sent again; ``0`` sends every call once;
-  - ``max_retry_wait``: the longest time, in seconds, one call may keep retrying, waits included.
+    connection) is sent again; ``0`` sends every call once (at most 100);
+  - ``max_retry_wait``: the longest time, in seconds, one call may keep retrying, waits included
+    (at most 86,400, a day);
   - ``rate_limit_quota`` and ``rate_limit_window``: the calls the token may make per window of
-    that many seconds (a free user's 1,000 per 300 s when unset). Every wait in one process
-    that uses the token shares them; once the Hub announces its own figures in an answer's
-    ``RateLimit-Policy`` header, those count instead.
+    that many seconds (a free user's 1,000 per 300 s when unset; at most 1,000,000 calls and
+    86,400 s). Every wait in one process that uses the token shares them; once the Hub announces
+    its own figures in an answer's ``RateLimit-Policy`` header, those count instead.
+
+  The maxima are far above any sensible setting; they exist because a value such as 1e308 is a
+  valid number that overflows the first deadline the client computes from it.
 
   Unset extras keep the Hub client's defaults. Airflow's older form prefix
   (``extra__huggingface_spaces__read_timeout``) is read too. Unknown keys are reported in a warning
@@ -182,10 +186,11 @@ def _parse_extras(extras: dict[str, Any], where: str) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     for name, value in values.items():
         setting = f"{where} extra {name!r}"
+        bound = EXTRA_FIELDS[name].maximum
         if name in _COUNT_EXTRAS:
-            parsed[name] = _count(value, setting, minimum=EXTRA_FIELDS[name].minimum)
+            parsed[name] = _count(value, setting, minimum=EXTRA_FIELDS[name].minimum, maximum=bound)
         else:
-            parsed[name] = _seconds(value, setting, allow_zero=name in _ZERO_ALLOWED)
+            parsed[name] = _seconds(value, setting, allow_zero=name in _ZERO_ALLOWED, maximum=bound)
     return parsed
 
 
@@ -211,19 +216,23 @@ def _pick_known(extras: dict[str, Any], where: str) -> dict[str, Any]:
     return values
 
 
-def _seconds(value: Any, setting: str, *, allow_zero: bool) -> float:
+def _seconds(value: Any, setting: str, *, allow_zero: bool, maximum: int) -> float:
     number = _number(value, setting, "a number of seconds")
     too_small = number < 0 if allow_zero else number <= 0
     if not math.isfinite(number) or too_small:
         bound = "0 or more" if allow_zero else "greater than 0"
         raise InvalidConnectionError(setting, f"must be a number of seconds, {bound}, not {value!r}")
+    if number > maximum:
+        raise InvalidConnectionError(setting, f"must be at most {maximum} seconds, not {value!r}")
     return number
 
 
-def _count(value: Any, setting: str, *, minimum: int) -> int:
+def _count(value: Any, setting: str, *, minimum: int, maximum: int) -> int:
     number = _number(value, setting, "a whole number")
     if not number.is_integer() or number < minimum:
         raise InvalidConnectionError(setting, f"must be a whole number, {minimum} or more, not {value!r}")
+    if number > maximum:
+        raise InvalidConnectionError(setting, f"must be a whole number, at most {maximum}, not {value!r}")
     return int(number)
 
 

@@ -164,11 +164,11 @@ class AsyncSpacesClient(HubExchange):
 
     async def _attempt(self, call: HubCall, *, paced: bool) -> HubAnswer:
         """Send ``call`` once (in its turn of the budget when ``paced``) and read the whole answer."""
-        if self.budget is not None:
-            if paced:
-                await wait_for_turn(self.budget, self._sleep)
-            else:
-                self.budget.take()
+        if self.budget is not None and paced:
+            await wait_for_turn(self.budget, self._sleep)
+        held = self._count_in_budget(paced=paced)
+        if held > 0:
+            await self._sleep(held)
         log.debug("%s %s", call.method, call.path)
         # Requests wait for a connection here, not in httpx's pool: its queue is scanned whole for
         # every request it assigns, so a thousand reads queued there cost a thousand squared steps.

@@ -2,9 +2,10 @@
 
 The Hub's live catalog (``GET /api/spaces/hardware``) is the source of truth; this table only
 helps where the catalog cannot be read: "did you mean" hints for a mistyped flavor, and price
-estimates when the catalog is out of reach. It never decides whether a flavor is valid. Prices
-are the Hub's published Spaces prices per hour in US dollars (2026); update them here when the
-Hub changes them.
+estimates when the catalog is out of reach. It never decides whether a flavor is valid for the
+client; only the emulator, which plays the Hub, refuses what this table (and its own prices)
+lack. Prices are the Hub's published Spaces prices per hour in US dollars (2026); update them
+here when the Hub changes them.
 """
 
 from __future__ import annotations

@@ -381,11 +381,11 @@ class SpacesClient(HubExchange):
 
     def _attempt(self, call: HubCall, *, paced: bool) -> HubAnswer:
         """Send ``call`` once (in its turn of the budget when ``paced``) and read the whole answer."""
-        if self.budget is not None:
-            if paced:
-                self.budget.acquire(self._sleep)
-            else:
-                self.budget.take()
+        if self.budget is not None and paced:
+            self.budget.acquire(self._sleep)
+        held = self._count_in_budget(paced=paced)
+        if held > 0:
+            self._sleep(held)
         log.debug("%s %s", call.method, call.path)
         try:
             response = self._session.request(

@@ -72,7 +72,20 @@ class HubExchange:
             idempotent=call.idempotent,
             clock=self._clock,
             rng=self._rng,
+            held_for=self.budget.held_for if self.budget is not None else None,
         )
+
+    def _count_in_budget(self, *, paced: bool) -> float:
+        """Count one call in the budget; return how long a call that is not paced must wait first.
+
+        A paced call waits for its turn on its own (``acquire``); any other call goes at once,
+        unless the Hub answered 429 a moment ago: then it waits what the Hub asked, as the budget's
+        log line says.
+        """
+        if self.budget is None or paced:
+            return 0.0
+        self.budget.take()
+        return self.budget.held_for()
 
     def _headers(self) -> dict[str, str]:
         headers = {"User-Agent": self.user_agent, "Accept": "application/json"}

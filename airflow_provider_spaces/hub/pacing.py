@@ -20,7 +20,10 @@ Every call a client sends counts in its budget, but only the reads of wait loops
 turn, in the order they asked (:meth:`PollBudget.acquire` for the synchronous client, ``aio`` for
 the asynchronous one), so that many watchers take turns instead of racing. Other calls (a hardware
 request, a pause) go at once: they are few, someone waits for them, and the debt they leave makes
-the polls that follow wait a little longer.
+the polls that follow wait a little longer. The one wait they keep is a 429's (:meth:`PollBudget.hold`,
+:meth:`PollBudget.held_for`): the Hub has said to send nothing, and a call sent sooner only
+collects another 429. When the budget itself runs out of calls in a window, only the polls stop:
+the Hub may still have the few calls kept back as a margin, and a teardown's pause is worth one.
 
 Known shortcoming: the budget is per process. Several processes with one token (a triggerer and
 the workers running poke-mode sensors, or two triggerers) each plan for the whole quota and only
@@ -191,6 +194,8 @@ class PollBudget:
         self._tokens = self._capacity()
         self._updated = clock()
         self._hold_until = 0.0
+        # Until when the Hub answered 429: every call waits for this, not only the polls.
+        self._limited_until = 0.0
         # What the Hub said is left, spread over its window: the pace until ``_reset_at``.
         self._hub_rate: float | None = None
         self._reset_at: float | None = None
@@ -227,6 +232,12 @@ class PollBudget:
             wait = 0.0 if self._tokens >= 1 - _EPSILON else (1 - self._tokens) / self._rate(now)
             wait = max(wait, self._hold_until - now)
             # A wait too short to move a clock that counts in seconds since boot is no wait.
+            return wait if wait > _EPSILON else 0.0
+
+    def held_for(self) -> float:
+        """Return how many seconds are left of the wait a 429 asked for; 0 when none is."""
+        with self._lock:
+            wait = self._limited_until - self._clock()
             return wait if wait > _EPSILON else 0.0
 
     def take(self) -> None:
@@ -266,7 +277,7 @@ class PollBudget:
             # What others spending this token will take before the reset is not ours to spend.
             allowance = state.remaining - self._margin() - self._others_rate(now, state.remaining) * left
             if allowance <= 0:
-                self._stop_until(reset_at, "no calls left")
+                self._stop_until(reset_at, "no calls left in this window; polls wait")
                 self._hub_rate = None
                 return
             # The burst in hand counts against what is left, and is kept small next to it.
@@ -279,7 +290,9 @@ class PollBudget:
         """Send nothing for ``seconds`` (the Hub answered 429 and asked to wait that long)."""
         with self._lock:
             now = self._refill()
-            self._stop_until(now + max(0.0, seconds), "rate limited")
+            until = now + max(0.0, seconds)
+            self._stop_until(until, "rate limited; no calls")
+            self._limited_until = max(self._limited_until, until)
             self._hub_rate = None
 
     # -- internals -------------------------------------------------------------------------------
@@ -345,9 +358,9 @@ class PollBudget:
             self._plan = plan
             self._tokens = min(self._tokens, self._capacity())
 
-    def _stop_until(self, until: float, why: str) -> None:
+    def _stop_until(self, until: float, what: str) -> None:
         if until > self._hold_until:
-            log.info("Hub budget: %s; no calls for %.1f s", why, until - self._clock())
+            log.info("Hub budget: %s for %.1f s", what, until - self._clock())
         self._hold_until = max(self._hold_until, until)
         self._tokens = min(self._tokens, 0.0)
 

@@ -134,17 +134,20 @@ def next_delay(
     previous_delay: float | None,
     idempotent: bool,
     rng: random.Random,
+    held: float = 0.0,
 ) -> float | None:
     """Return the seconds to wait before the next attempt, or None to give up and raise ``error``.
 
     :param attempt: the number of the attempt that just failed (1-based).
     :param elapsed: seconds since the first attempt started.
+    :param held: seconds left of a wait the token's budget keeps after a 429 (which may be this
+        call's, without a wait in the answer, or another call's).
     """
     if attempt >= policy.max_attempts or not may_repeat(error, idempotent=idempotent):
         return None
 
     asked = _asked_wait(error)
-    delay = policy.backoff(attempt, previous_delay, rng)
+    delay = max(policy.backoff(attempt, previous_delay, rng), held)
     if asked is not None:
         # Never come back before the Hub said to; a longer backoff is fine.
         delay = max(asked, delay)
@@ -190,6 +193,7 @@ class RetryLoop:
         idempotent: bool,
         clock: Callable[[], float],
         rng: random.Random,
+        held_for: Callable[[], float] | None = None,
     ) -> None:
         self.policy = policy
         self.action = action
@@ -197,6 +201,7 @@ class RetryLoop:
         self.idempotent = idempotent
         self._clock = clock
         self._rng = rng
+        self._held_for = held_for
         self._started = clock()
         self._previous: float | None = None
         self.attempt = 1
@@ -216,6 +221,7 @@ class RetryLoop:
             previous_delay=self._previous,
             idempotent=self.idempotent,
             rng=self._rng,
+            held=self._held_for() if self._held_for is not None else 0.0,
         )
         if delay is None:
             explain_give_up(error, attempts=self.attempt, elapsed=elapsed, idempotent=self.idempotent)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 from airflow_provider_spaces.emulator.clock import EmulatorClock
+from airflow_provider_spaces.emulator.server import HubEmulator
 
 
 class FakeMonotonic:
@@ -53,12 +55,35 @@ def test_advance_moves_the_time_forward_by_hand(real: FakeMonotonic) -> None:
     assert returned == clock.now() == pytest.approx(start + 3600)
 
 
-@pytest.mark.parametrize("speed", [0, -1], ids=["zero", "negative"])
-def test_a_speed_that_would_stop_or_reverse_time_is_refused(speed: float) -> None:
-    with pytest.raises(ValueError, match="speed must be above 0"):
+@pytest.mark.parametrize(
+    "speed",
+    [0, -1, float("inf"), float("nan"), 1e308, True],
+    ids=["zero", "negative", "infinite", "nan", "huge", "boolean"],
+)
+def test_a_speed_that_would_stop_reverse_or_break_time_is_refused(speed: float) -> None:
+    with pytest.raises(ValueError, match=r"speed must be a number above 0 and at most 1e\+06"):
         EmulatorClock(speed)
 
 
-def test_time_cannot_be_moved_back(real: FakeMonotonic) -> None:
-    with pytest.raises(ValueError, match="seconds must be 0 or more"):
-        EmulatorClock(1, monotonic=real).advance(-1)
+@pytest.mark.parametrize(
+    "seconds",
+    [-1, float("inf"), float("nan"), 1e308],
+    ids=["backwards", "infinite", "nan", "past-a-century"],
+)
+def test_time_cannot_be_moved_back_or_out_of_range(real: FakeMonotonic, seconds: float) -> None:
+    clock = EmulatorClock(1, monotonic=real)
+    before = clock.now()
+
+    with pytest.raises(ValueError, match=r"advance: seconds must be a number from 0 to 3\.1536e\+09"):
+        clock.advance(seconds)
+
+    assert clock.now() == before
+
+
+def test_the_admin_api_refuses_a_speed_json_cannot_carry(still_hub: HubEmulator) -> None:
+    answer = requests.post(f"{still_hub.url}/_emulator/clock", json={"speed": 1e308}, timeout=10)
+    shown = requests.get(f"{still_hub.url}/_emulator/clock", timeout=10)
+
+    assert answer.status_code == 400
+    assert "speed must be a number above 0" in answer.json()["error"]
+    assert shown.status_code == 200 and shown.json()["result"]["speed"] == pytest.approx(0.001)

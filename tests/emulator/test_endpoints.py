@@ -10,6 +10,8 @@ import pytest
 
 from airflow_provider_spaces.emulator.server import HubEmulator
 from airflow_provider_spaces.hub.catalog import KNOWN_FLAVORS
+from airflow_provider_spaces.hub.client import SpacesClient
+from airflow_provider_spaces.hub.errors import BadRequestError
 
 SPACE = "demo/app"
 
@@ -146,13 +148,70 @@ def test_hardware_request_rejects_bad_bodies(
     assert message in answer.json()["error"]
 
 
-def test_an_unknown_but_well_formed_flavor_is_accepted(still_hub: HubEmulator, api: Any) -> None:
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("hardware", {"flavor": "a100-huge"}),
+        ("duplicate", {"repository": "demo/copy", "hardware": "a100-huge"}),
+    ],
+    ids=["hardware-request", "duplicate"],
+)
+def test_a_flavor_the_catalog_lacks_is_refused_with_the_flavors_on_offer(
+    still_hub: HubEmulator, api: Any, path: str, body: dict[str, Any]
+) -> None:
     still_hub.add_space(SPACE)
+
+    answer = api.post(f"/api/spaces/{SPACE}/{path}", json=body)
+
+    assert answer.status_code == 400
+    assert answer.headers["X-Error-Code"] == "BadRequest"
+    assert re.match(
+        r"Invalid hardware flavor 'a100-huge': the available flavors are cpu-basic, ", answer.json()["error"]
+    )
+    assert "a10g-large" in answer.json()["error"]
+    assert api.runtime(SPACE)["hardware"] == {"current": "cpu-basic", "requested": "cpu-basic"}
+    assert sorted(still_hub.hub.spaces) == [SPACE]
+
+
+def test_a_mistyped_flavor_fails_offline_as_online_with_a_suggestion(still_hub: HubEmulator) -> None:
+    still_hub.add_space(SPACE)
+
+    with SpacesClient(endpoint=still_hub.url, token=still_hub.write_token) as client:
+        with pytest.raises(BadRequestError, match=r"did you mean 'a10g-large'") as raised:
+            client.request_space_hardware(SPACE, "a10g-lage")
+
+    assert "Invalid hardware flavor 'a10g-lage'" in str(raised.value)
+    assert still_hub.runtime(SPACE)["hardware"]["requested"] == "cpu-basic"
+
+
+def test_a_flavor_priced_for_every_space_joins_the_catalog_and_can_be_requested(
+    still_hub: HubEmulator, api: Any
+) -> None:
+    still_hub.add_space(SPACE)
+    still_hub.set_price("h200x1", 5.0)
+
+    answer = api.post(f"/api/spaces/{SPACE}/hardware", json={"flavor": "h200x1"})
+    catalog = {entry["name"]: entry for entry in api.get("/api/spaces/hardware").json()}
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["hardware"]["requested"] == "h200x1"
+    assert catalog["h200x1"]["unitCostUSD"] == pytest.approx(5.0 / 60, abs=1e-6)
+
+
+def test_a_price_for_one_space_offers_the_flavor_to_no_space(still_hub: HubEmulator, api: Any) -> None:
+    still_hub.add_space(SPACE)
+    still_hub.set_price("h200x1", 5.0, space_id=SPACE)
 
     answer = api.post(f"/api/spaces/{SPACE}/hardware", json={"flavor": "h200x1"})
 
-    assert answer.status_code == 200
-    assert answer.json()["hardware"]["requested"] == "h200x1"
+    assert answer.status_code == 400
+    assert "Invalid hardware flavor 'h200x1'" in answer.json()["error"]
+
+
+def test_a_space_can_still_be_seeded_on_any_flavor(still_hub: HubEmulator, api: Any) -> None:
+    still_hub.add_space(SPACE, hardware="h200x1")
+
+    assert api.runtime(SPACE)["hardware"] == {"current": "h200x1", "requested": "h200x1"}
 
 
 def test_dev_mode_is_switched_on_and_off(still_hub: HubEmulator, api: Any) -> None:

@@ -250,7 +250,7 @@ def test_faults_are_listed_until_used_up_and_can_be_cleared(two: HubEmulator, ap
         ("refuse", {"action": "teleport"}, "action must be one of"),
         ("server_error", {"status": 404}, "status must be 5xx"),
         ("rate_limit", {"headers": "some"}, "headers must be one of"),
-        ("drop", {"count": 0}, "count must be 1 or more"),
+        ("drop", {"count": 0}, "count must be a whole number, 1 or more, not 0"),
     ],
     ids=[
         "unknown-kind",
@@ -271,3 +271,104 @@ def test_a_fault_script_that_makes_no_sense_is_refused(
 
     with pytest.raises(FaultError, match=message):
         still_hub.add_fault(kind, count=count, **options)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "message"),
+    [
+        ("rate_limit", {"retry_after": "soon"}, r"rate_limit: retry_after must be a whole number of seconds"),
+        ("rate_limit", {"retry_after": -5}, r"rate_limit: retry_after must be a whole number of seconds"),
+        ("rate_limit", {"retry_after": 2.5}, r"rate_limit: retry_after must be a whole number of seconds"),
+        ("rate_limit", {"retry_after": True}, r"rate_limit: retry_after must be a whole number of seconds"),
+        (
+            "rate_limit",
+            {"retry_after": 10**9},
+            r"retry_after must be a whole number of seconds from 0 to 86400",
+        ),
+        ("slow", {"delay": 1e12}, r"slow: delay must be a number of seconds from 0 to 300"),
+        ("slow", {"delay": -1}, r"slow: delay must be a number of seconds"),
+        ("slow", {"delay": float("nan")}, r"slow: delay must be a number of seconds"),
+        ("slow", {"delay": "1"}, r"slow: delay must be a number of seconds"),
+        ("runtime_error", {"after_seconds": float("inf")}, r"runtime_error: after_seconds must be a number"),
+        ("build_error", {"message": 7}, r"build_error: message must be a string"),
+        ("server_error", {"status": "503"}, r"server_error: status must be 5xx"),
+        ("refuse", {"action": "pause", "status": True}, r"refuse: status must be an HTTP error status"),
+        (
+            "no_capacity",
+            {"flavor": "a100-large", "refuse": "yes"},
+            r"no_capacity: refuse must be true or false",
+        ),
+        ("drop", {"method": "TELEPORT"}, r"drop: method must be one of DELETE, GET"),
+        ("drop", {"count": "x"}, r"count must be a whole number, 1 or more, not 'x'"),
+        ("drop", {"count": 1.5}, r"count must be a whole number"),
+        ("drop", {"seconds": float("nan")}, r"seconds must be a number above 0"),
+        ("drop", {"seconds": "10"}, r"seconds must be a number above 0"),
+    ],
+    ids=[
+        "retry-after-text",
+        "retry-after-negative",
+        "retry-after-fraction",
+        "retry-after-boolean",
+        "retry-after-huge",
+        "delay-huge",
+        "delay-negative",
+        "delay-nan",
+        "delay-text",
+        "crash-delay-infinite",
+        "message-not-text",
+        "status-text",
+        "status-boolean",
+        "refuse-not-a-flag",
+        "unknown-method",
+        "count-text",
+        "count-fraction",
+        "seconds-nan",
+        "seconds-text",
+    ],
+)
+def test_every_fault_option_is_checked_when_the_fault_is_added(
+    still_hub: HubEmulator, kind: str, options: dict[str, Any], message: str
+) -> None:
+    options = dict(options)
+    window = {name: options.pop(name) for name in ("count", "seconds") if name in options}
+
+    with pytest.raises(FaultError, match=message):
+        still_hub.add_fault(kind, space_id=SPACE, **window, **options)
+
+    assert still_hub.faults() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"kind": "rate_limit", "retry_after": "soon"},
+        {"kind": "rate_limit", "retry_after": -5},
+        {"kind": "slow", "delay": 1e12},
+        {"kind": "drop", "count": "x"},
+    ],
+    ids=["retry-after-text", "retry-after-negative", "delay-huge", "count-text"],
+)
+def test_the_admin_endpoint_refuses_a_bad_fault_with_400_naming_the_field(
+    still_hub: HubEmulator, api: Any, body: dict[str, Any]
+) -> None:
+    still_hub.add_space(SPACE)
+    field = next(name for name in body if name != "kind")
+
+    answer = api.session.post(f"{api.url}/_emulator/faults", json=body, timeout=10)
+
+    assert answer.status_code == 400
+    assert field in answer.json()["error"]
+    assert api.get(f"/api/spaces/{SPACE}/runtime").status_code == 200
+
+
+def test_a_rate_limit_without_retry_after_still_waits_for_the_window(
+    still_hub: HubEmulator, api: Any
+) -> None:
+    still_hub.add_space(SPACE)
+    still_hub.add_fault("rate_limit", space_id=SPACE, retry_after=None, headers="ratelimit", count=1)
+
+    answer = api.get(f"/api/spaces/{SPACE}/runtime")
+
+    assert answer.status_code == 429
+    assert "Retry-After" not in answer.headers
+    assert answer.headers["RateLimit"].startswith('"api";r=0;t=')

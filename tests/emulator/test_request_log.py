@@ -107,3 +107,115 @@ def test_secret_values_and_tokens_never_show_in_a_repr(still_hub: HubEmulator) -
 
     assert "do-not-show-me" not in shown
     assert still_hub.write_token not in shown
+
+
+BAD_BODIES = [
+    (b'{"seconds": NaN}', "NaN is not a JSON number"),
+    (b'{"seconds": Infinity}', "Infinity is not a JSON number"),
+    (b'{"seconds": -Infinity}', "-Infinity is not a JSON number"),
+    (b'{"seconds": 1e400}', "1e400 is out of the range of a JSON number"),
+    (b'{"key": "K", "value": "\\ud800"}', "lone surrogate"),
+    (b"[" * 200_000 + b"]" * 200_000, "nested deeper than 32 levels"),
+    (b'{"a": ' * 40 + b"1" + b"}" * 40, "nested deeper than 32 levels"),
+    (b"not json", "Invalid JSON body: Expecting value"),
+]
+BAD_BODY_IDS = [
+    "nan",
+    "infinity",
+    "minus-infinity",
+    "float-overflow",
+    "lone-surrogate",
+    "deep-arrays",
+    "deep-objects",
+    "not-json",
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), BAD_BODIES, ids=BAD_BODY_IDS)
+def test_a_body_the_hub_would_not_parse_is_refused_and_logged(
+    still_hub: HubEmulator, api: Any, raw: bytes, message: str
+) -> None:
+    still_hub.add_space(SPACE, hardware="a10g-small")
+
+    answer = api.post(
+        f"/api/spaces/{SPACE}/sleeptime", data=raw, headers={"Content-Type": "application/json"}
+    )
+    log_answer = api.session.get(f"{api.url}/_emulator/requests", timeout=10)
+
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+    assert (answer.headers["X-Error-Code"], answer.headers["X-Error-Message"]) == (
+        "BadRequest",
+        answer.json()["error"],
+    )
+    assert log_answer.status_code == 200, log_answer.text
+    [entry] = log_answer.json()["result"]
+    assert (entry["status"], entry["body"]) == (400, None)
+    assert api.runtime(SPACE)["gcTimeout"] is None
+
+
+@pytest.mark.parametrize(("raw", "message"), BAD_BODIES, ids=BAD_BODY_IDS)
+def test_the_admin_api_refuses_a_body_it_cannot_parse(
+    still_hub: HubEmulator, api: Any, raw: bytes, message: str
+) -> None:
+    answer = api.session.post(
+        f"{api.url}/_emulator/faults", data=raw, headers={"Content-Type": "application/json"}, timeout=10
+    )
+
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+    assert still_hub.faults() == []
+
+
+def test_a_lone_surrogate_in_a_secret_is_refused_without_quoting_it(still_hub: HubEmulator, api: Any) -> None:
+    still_hub.add_space(SPACE)
+
+    answer = api.post(
+        f"/api/spaces/{SPACE}/secrets",
+        data=b'{"key": "API_KEY", "value": "s3cr\\udfff"}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert answer.status_code == 400
+    assert "s3cr" not in answer.text and "udfff" not in answer.text.lower()
+    assert "s3cr" not in json.dumps(still_hub.request_log())
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("secrets/", {"key": "API_KEY", "value": "do-not-log-me"}),
+        ("secrets//", {"key": "API_KEY", "value": "do-not-log-me"}),
+        ("SECRETS", {"key": "API_KEY", "value": "do-not-log-me"}),
+        ("secrets", [{"key": "API_KEY", "value": "do-not-log-me"}]),
+        ("secrets", "do-not-log-me"),
+        ("secrets", {"key": "API_KEY", "value": {"nested": "do-not-log-me"}}),
+        (
+            "duplicate/",
+            {"repository": "demo/copy", "secrets": [{"key": "API_KEY", "value": "do-not-log-me"}]},
+        ),
+        ("duplicate", {"repository": "demo/copy", "secrets": {"value": "do-not-log-me"}}),
+        ("duplicate", {"repository": "demo/copy", "secrets": "do-not-log-me"}),
+    ],
+    ids=[
+        "trailing-slash",
+        "double-slash",
+        "upper-case",
+        "list-body",
+        "string-body",
+        "nested-value",
+        "duplicate-trailing-slash",
+        "duplicate-secrets-object",
+        "duplicate-secrets-string",
+    ],
+)
+def test_secret_values_are_masked_whatever_the_shape_of_the_path_or_body(
+    still_hub: HubEmulator, api: Any, path: str, body: Any
+) -> None:
+    still_hub.add_space(SPACE)
+
+    api.post(f"/api/spaces/{SPACE}/{path}", json=body)
+    logged = json.dumps(still_hub.request_log())
+
+    assert "do-not-log-me" not in logged
+    assert still_hub.request_log(), "the request was not logged"

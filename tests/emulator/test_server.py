@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from airflow_provider_spaces.emulator import EmulatorClient, HubEmulator
+from airflow_provider_spaces.emulator.__main__ import main
 from airflow_provider_spaces.emulator.core import UnknownSpaceError
 from airflow_provider_spaces.emulator.pytest_plugin import DEFAULT_SPEED
 
@@ -226,7 +228,7 @@ def test_both_scripting_apis_raise_the_same_errors(control: Any) -> None:
         control.add_space("no-namespace")
     with pytest.raises(ValueError, match="unknown fault kind"):
         control.add_fault("meteor")
-    with pytest.raises(ValueError, match="speed must be above 0"):
+    with pytest.raises(ValueError, match="speed must be a number above 0"):
         control.set_speed(0)
     with pytest.raises(ValueError, match="build_seconds must be 0 or more"):
         control.add_space("demo/negative", build_seconds=-1)
@@ -324,6 +326,58 @@ def test_the_command_line_needs_a_port() -> None:
 
     assert shown.returncode == 2
     assert "--port" in shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--port", "70000"], r"argument --port: must be a whole number from 0 to 65535, not '70000'"),
+        (["--port", "-1"], r"argument --port: must be a whole number from 0 to 65535, not '-1'"),
+        (["--port", "eighty"], r"argument --port: must be a whole number from 0 to 65535, not 'eighty'"),
+        (["--port", "0", "--speed", "inf"], r"argument --speed: must be a number above 0 and at most 1e\+06"),
+        (["--port", "0", "--speed", "nan"], r"argument --speed: must be a number above 0"),
+        (["--port", "0", "--speed", "0"], r"argument --speed: must be a number above 0"),
+        (["--port", "0", "--speed", "fast"], r"argument --speed: must be a number above 0"),
+    ],
+    ids=[
+        "port-too-high",
+        "port-negative",
+        "port-not-a-number",
+        "speed-infinite",
+        "speed-nan",
+        "speed-zero",
+        "speed-text",
+    ],
+)
+def test_the_command_line_refuses_bad_arguments_with_a_usage_error(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+
+    error = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert re.search(message, error), error
+    assert "Traceback" not in error
+
+
+def test_the_command_line_says_in_one_line_that_the_port_is_in_use(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+
+        code = main(["--port", str(port)])
+
+    error = capsys.readouterr().err
+    assert code == 2
+    assert error.startswith(
+        f"python -m airflow_provider_spaces.emulator: error: cannot serve on 127.0.0.1:{port}: "
+    )
+    assert "in use" in error.lower()
+    assert error.count("\n") == 1
 
 
 def test_seeded_demo_spaces_cover_the_access_cases() -> None:

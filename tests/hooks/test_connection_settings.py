@@ -242,6 +242,51 @@ def test_bad_extra_is_refused_naming_the_field(extra, argument, message):
     assert TOKEN not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"connect_timeout": 1e308}, "extra 'connect_timeout': must be at most 300 seconds, not 1e+308"),
+        ({"read_timeout": 1e308}, "extra 'read_timeout': must be at most 3600 seconds, not 1e+308"),
+        ({"read_timeout": "3601"}, "extra 'read_timeout': must be at most 3600 seconds, not '3601'"),
+        ({"max_retry_wait": 1e308}, "extra 'max_retry_wait': must be at most 86400 seconds, not 1e+308"),
+        (
+            {"rate_limit_window": 1e308},
+            "extra 'rate_limit_window': must be at most 86400 seconds, not 1e+308",
+        ),
+        ({"max_retries": 1e308}, "extra 'max_retries': must be a whole number, at most 100, not 1e+308"),
+        (
+            {"rate_limit_quota": 10**7},
+            "extra 'rate_limit_quota': must be a whole number, at most 1000000, not 10000000",
+        ),
+    ],
+    ids=[
+        "huge-connect-timeout",
+        "huge-read-timeout",
+        "read-timeout-just-past",
+        "huge-retry-wait",
+        "huge-window",
+        "huge-retries",
+        "huge-quota",
+    ],
+)
+def test_an_extra_past_its_maximum_is_refused_naming_it(extra, message):
+    with pytest.raises(InvalidConnectionError, match=re.escape(message)):
+        settings_from_connection(connection(host="h.example", extra=extra))
+
+
+def test_extras_at_their_maxima_are_taken():
+    maxima = {name: field.maximum for name, field in EXTRA_FIELDS.items()}
+
+    settings = settings_from_connection(connection(host="h.example", extra=maxima))
+
+    assert (settings.connect_timeout, settings.read_timeout, settings.max_retry_wait) == (300, 3600, 86400)
+    assert (settings.max_retries, settings.rate_limit_quota, settings.rate_limit_window) == (
+        100,
+        10**6,
+        86400,
+    )
+
+
 def test_a_bad_setting_is_a_final_invalid_argument_and_a_value_error():
     with pytest.raises(InvalidConnectionError) as raised:
         settings_from_connection(connection(host="h.example", extra={"read_timeout": 0}))

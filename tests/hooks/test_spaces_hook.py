@@ -20,6 +20,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_spaces import __version__
 from airflow_provider_spaces._compat import AIRFLOW_VERSION, AirflowNotFoundException
+from airflow_provider_spaces._provider_info import EXTRA_FIELDS
 from airflow_provider_spaces.hooks.connection import InvalidConnectionError
 from airflow_provider_spaces.hooks.spaces import USER_AGENT, SpacesHook
 from airflow_provider_spaces.hub.client import SpacesClient
@@ -371,6 +372,19 @@ def test_hook_call_changes_the_space_on_the_hub(emulated_connection, hub_emulato
 
     assert (runtime.space_id, runtime.stage, runtime.requested_hardware) == ("demo/app", "PAUSED", "t4-small")
     assert hub_emulator.runtime("demo/app")["stage"] == "PAUSED"
+
+
+def test_a_connection_with_every_extra_at_its_maximum_reads_a_space_twice(airflow_connection, hub_emulator):
+    hub_emulator.add_space("demo/app", hardware="t4-small")
+    maxima = {name: field.maximum for name, field in EXTRA_FIELDS.items()}
+    airflow_connection("patient", host=hub_emulator.url, password=hub_emulator.write_token, extra=maxima)
+    hook = SpacesHook("patient")
+
+    first = hook.get_space_runtime("demo/app")
+    second = hook.get_client().get_space_runtime("demo/app", paced=True)
+
+    assert (first.stage, second.stage) == ("RUNNING", "RUNNING")
+    assert hook.get_client().timeout == (300.0, 3600.0)
 
 
 def test_secret_values_are_masked_before_they_are_sent(hub_connection, small_hub):

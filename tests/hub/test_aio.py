@@ -305,3 +305,18 @@ def test_pooled_clients_of_other_settings_share_the_pools_slots(hub, token):
                 return first is not second and first._slots is second._slots
 
     assert asyncio.run(main())
+
+
+def test_a_plain_call_from_a_coroutine_waits_out_a_429_without_a_wait(
+    hub: Any, make_async: Any, fake_time: Any, runtime: Any
+) -> None:
+    paced = PollBudget(clock=fake_time.clock)
+    hub.reply("GET", RUNTIME_PATH, {"error": "slow down"}, status=429)
+    hub.reply("GET", RUNTIME_PATH, runtime("RUNNING"))
+
+    async def read() -> str:
+        async with make_async(budget=paced) as client:
+            return str((await client.get_space_runtime("demo/app")).stage)
+
+    assert run(read()) == "RUNNING"
+    assert fake_time.sleeps == pytest.approx([1.0])

@@ -6,6 +6,7 @@ simulated hours takes milliseconds and nothing is timed for real.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections import Counter
@@ -386,3 +387,57 @@ def test_a_429_holds_the_budget_so_that_other_watchers_wait_too(
 
     assert second.get_space_runtime("demo/app", paced=True).stage == "RUNNING"
     assert fake_time.sleeps == pytest.approx([25.0])
+
+
+PAUSE_PATH = "/api/spaces/demo/app/pause"
+
+
+def test_a_plain_call_retried_after_a_429_without_a_wait_waits_what_the_budget_logs(
+    hub: Any, make_client: Any, fake_time: Any, runtime: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    paced = PollBudget(clock=fake_time.clock)
+    client = make_client(budget=paced)
+    hub.reply("POST", PAUSE_PATH, {"error": "slow down"}, status=429)
+    hub.reply("POST", PAUSE_PATH, runtime("PAUSED"))
+
+    with caplog.at_level(logging.INFO, logger="airflow_provider_spaces.hub"):
+        assert client.pause_space("demo/app").stage == "PAUSED"
+
+    assert fake_time.sleeps == pytest.approx([1.0])
+    assert "Hub budget: rate limited; no calls for 1.0 s" in caplog.text
+    assert "retrying in 1.0 s" in caplog.text
+
+
+def test_a_plain_call_waits_out_the_429_another_call_of_the_token_received(
+    hub: Any, make_client: Any, fake_time: Any, runtime: Any
+) -> None:
+    paced = PollBudget(clock=fake_time.clock)
+    watcher = make_client(budget=paced, retry=RetryPolicy.no_retries())
+    task = make_client(budget=paced)
+    hub.reply("GET", RUNTIME_PATH, {"error": "slow down"}, status=429, headers={"Retry-After": "25"})
+    hub.always("POST", PAUSE_PATH, runtime("PAUSED"))
+
+    with pytest.raises(RateLimitedError):
+        watcher.get_space_runtime("demo/app", paced=True)
+    task.pause_space("demo/app")
+
+    assert fake_time.sleeps == pytest.approx([25.0])
+
+
+def test_a_plain_call_still_goes_when_only_the_budgets_own_plan_has_run_out(
+    hub: Any, make_client: Any, fake_time: Any, runtime: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    paced = PollBudget(clock=fake_time.clock)
+    client = make_client(budget=paced)
+    # Two calls left: fewer than the margin the budget keeps, so its polls stop until the reset.
+    headers = {"RateLimit": '"api";r=2;t=40', "RateLimit-Policy": '"fixed window";"api";q=1000;w=300'}
+    hub.always("GET", RUNTIME_PATH, runtime("BUILDING"), headers=headers)
+    hub.always("POST", PAUSE_PATH, runtime("PAUSED"))
+
+    with caplog.at_level(logging.INFO, logger="airflow_provider_spaces.hub"):
+        client.get_space_runtime("demo/app")
+        client.pause_space("demo/app")
+
+    assert fake_time.sleeps == []
+    assert paced.delay() == pytest.approx(40)
+    assert "Hub budget: no calls left in this window; polls wait for 40.0 s" in caplog.text
