@@ -59,10 +59,16 @@ def resolve_endpoint(endpoint: str | None) -> str:
     return chosen
 
 
+# A request timeout longer than a day is a mistake, and past the calendar's range it overflows.
+MAX_TIMEOUT_SECONDS = 86400.0
+
+
 def check_timeout(value: float, argument: str) -> float:
-    """Return ``value`` as seconds when it is a number above 0; raise naming ``argument`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgumentError(argument, f"must be a number of seconds > 0, not {value!r}")
+    """Return ``value`` as seconds when it is a number above 0 and up to a day; raise naming ``argument``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise InvalidArgumentError(
+            argument, f"must be a number of seconds > 0 and at most {MAX_TIMEOUT_SECONDS:.0f}, not {value!r}"
+        )
     return float(value)
 
 

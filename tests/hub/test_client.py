@@ -600,8 +600,18 @@ class TestConstruction:
             ({"read_timeout": 0}, "read_timeout"),
             ({"connect_timeout": -1}, "connect_timeout"),
             ({"read_timeout": None}, "read_timeout"),
+            ({"read_timeout": 1e308}, "read_timeout"),
+            ({"connect_timeout": float("nan")}, "connect_timeout"),
         ],
-        ids=["no-scheme", "ftp", "zero-read-timeout", "negative-connect-timeout", "no-read-timeout"],
+        ids=[
+            "no-scheme",
+            "ftp",
+            "zero-read-timeout",
+            "negative-connect-timeout",
+            "no-read-timeout",
+            "read-timeout-beyond-a-day",
+            "connect-timeout-not-a-number",
+        ],
     )
     def test_bad_settings_are_refused_naming_them(self, options: dict[str, Any], argument: str) -> None:
         options.setdefault("endpoint", "http://127.0.0.1:9")
