@@ -72,8 +72,11 @@ def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing
 
     assert dag.schedule == "0 1 * * *"
     assert dag.timezone == pendulum.timezone("Europe/Paris")
-    assert dag.get_task("upgrade").is_setup
+    assert dag.get_task("take_gpu_lease").is_setup and dag.get_task("upgrade").is_setup
     downgrade = dag.get_task("downgrade")
     assert downgrade.is_teardown and downgrade.on_failure_fail_dagrun
-    assert dag.get_task("upgrade").sleep_time == 3600
+    # The failsafe sleep time is the lease's length: two hours of window and a quarter of grace.
+    assert dag.get_task("upgrade").sleep_time == 2 * 3600 + 15 * 60
     assert dag.get_task("wait_for_gpu").hardware == "a10g-large"
+    assert set(dag.get_task("publish").upstream_task_ids) == {"train", "window_closed"}
+

@@ -19,8 +19,11 @@ OURS_HEAVY = ("airflow_provider_spaces.hub.client", "airflow_provider_spaces.emu
 STEPS = {
     "provider": (
         "import airflow_provider_spaces.operators.spaces\n"
+        "import airflow_provider_spaces.operators.window\n"
         "import airflow_provider_spaces.sensors.spaces\n"
-        "import airflow_provider_spaces.links.spaces"
+        "import airflow_provider_spaces.links.spaces\n"
+        "import airflow_provider_spaces.leases\n"
+        "import airflow_provider_spaces.window"
     ),
     "dag_file": (
         "import importlib.util\n"
@@ -67,8 +70,8 @@ def heavy(modules: list[str]) -> list[str]:
     ]
 
 
-def test_operators_sensor_and_link_add_no_http_stack_client_or_emulator(added):
-    assert "airflow_provider_spaces.operators.spaces" in added["provider"]
+def test_operators_sensor_link_and_window_add_no_http_stack_client_or_emulator(added):
+    assert "airflow_provider_spaces.window" in added["provider"]
     assert heavy(added["provider"]) == []
 
 
