@@ -63,7 +63,7 @@ def test_every_example_dag_loads_without_errors_lookups_or_network(parse_time_gu
     assert bag.import_errors == {}
     assert parse_time_guard == []
     assert {Path(dag.fileloc).name for dag in bag.dags.values()} == {path.name for path in files}
-    assert "gpu_training_window" in bag.dags
+    assert {"gpu_training_window", "space_guard"} <= set(bag.dags)
 
 
 def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing_teardown(parse_time_guard):
@@ -80,3 +80,11 @@ def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing
     assert dag.get_task("wait_for_gpu").hardware == "a10g-large"
     assert set(dag.get_task("publish").upstream_task_ids) == {"train", "window_closed"}
 
+
+def test_the_guard_runs_every_five_minutes_on_the_demo_space_and_downgrades(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "space_guard.py"))
+    dag = bag.dags["space_guard"]
+    guard = dag.get_task("guard")
+
+    assert dag.max_active_runs == 1 and not dag.catchup
+    assert (guard.spaces, guard.policy, guard.is_dry_run) == (["demo/gpu-trainer"], "downgrade", False)
