@@ -9,7 +9,7 @@
 wires, around the tasks created in the block (the work)::
 
     take_gpu_lease (setup) >> upgrade (setup) >> wait_for_gpu >> work >> downgrade (teardown)
-                                                                  work >> window_closed
+                                                  work, downgrade >> window_closed (teardown)
 
 - ``take_gpu_lease`` records in an Airflow Variable that this run holds the Space's GPU until
   its start plus ``max_duration`` plus ``grace``; the guard (:mod:`~airflow_provider_spaces.guard`)
@@ -21,9 +21,14 @@ wires, around the tasks created in the block (the work)::
   again through passing Hub errors; it releases the lease and reports the window's cost. It runs
   whenever the lease was taken, so also after an upgrade that failed once the Hub had the request;
   its own failure fails the run, since money may still be running.
-- ``window_closed`` succeeds only when the work and the downgrade did: Airflow judges a run by its
-  last tasks, and a teardown that can fail the run counts as one, which would otherwise hide a
-  failed work task. Chain tasks that need the GPU given back after it (``window.closed``).
+- ``window_closed``, a teardown too, fails when any task of the window failed: Airflow judges a
+  run by its last tasks, and a teardown that can fail the run counts as one, which would otherwise
+  hide a failed work task; and a run a person marks failed still runs its teardowns, which then
+  decide its state.
+
+Chain a task that needs the GPU given back after ``window.downgrade``, never after
+``window.closed``: a task after it would be the one judging the run, and a run marked failed
+skips it, which Airflow counts as a success.
 
 Parsing a DAG that uses it looks up no connection and sends no request.
 """
@@ -37,8 +42,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.standard.operators.empty import EmptyOperator
-
 from airflow_provider_spaces.hooks.spaces import SpacesHook
 from airflow_provider_spaces.hub.catalog import FREE_FLAVOR
 from airflow_provider_spaces.hub.validation import validate_seconds
@@ -50,7 +53,11 @@ from airflow_provider_spaces.operators.spaces import (
     Seconds,
     SpaceHardwareUpgradeOperator,
 )
-from airflow_provider_spaces.operators.window import SpaceLeaseOperator, SpaceWindowDowngradeOperator
+from airflow_provider_spaces.operators.window import (
+    SpaceLeaseOperator,
+    SpaceWindowCloseOperator,
+    SpaceWindowDowngradeOperator,
+)
 from airflow_provider_spaces.sensors.spaces import SpaceStageSensor
 
 if TYPE_CHECKING:
@@ -68,7 +75,7 @@ class SpaceGpuWindow:
     wait_for_gpu: SpaceStageSensor
     work: list[Operator] = field(default_factory=list)
     _downgrade: SpaceWindowDowngradeOperator | None = None
-    _closed: EmptyOperator | None = None
+    _closed: SpaceWindowCloseOperator | None = None
 
     @property
     def downgrade(self) -> SpaceWindowDowngradeOperator:
@@ -78,8 +85,8 @@ class SpaceGpuWindow:
         return self._downgrade
 
     @property
-    def closed(self) -> EmptyOperator:
-        """Return the task that ends the window: chain what needs the GPU given back after it."""
+    def closed(self) -> SpaceWindowCloseOperator:
+        """Return the teardown that fails the run when a task of the window failed; put nothing after it."""
         if self._closed is None:
             raise RuntimeError("the window's closing task is created when its with block ends")
         return self._closed
@@ -173,19 +180,23 @@ def space_gpu_window(
         retry_delay=timedelta(seconds=validate_seconds(poll_interval, argument="poll_interval")),
         **common,
     )
-    closed = EmptyOperator(task_id=f"{task_id_prefix}window_closed")
+    watched = [task.task_id for task in (take_lease, upgrade, wait_for_gpu, *window.work, downgrade)]
+    closed = SpaceWindowCloseOperator(task_id=f"{task_id_prefix}window_closed", window_task_ids=watched)
     _wire(window, downgrade, closed)
     window._downgrade, window._closed = downgrade, closed
 
 
-def _wire(window: SpaceGpuWindow, downgrade: SpaceWindowDowngradeOperator, closed: EmptyOperator) -> None:
-    """Put the work between the wait and the teardown, and the closing task after both."""
+def _wire(
+    window: SpaceGpuWindow, downgrade: SpaceWindowDowngradeOperator, closed: SpaceWindowCloseOperator
+) -> None:
+    """Put the work between the wait and the teardown, and the closing teardown after both."""
     ids = {task.task_id for task in window.work}
     first = [task for task in window.work if not task.upstream_task_ids & ids]
     last = [task for task in window.work if not task.downstream_task_ids & ids]
+    setups = [window.take_lease, window.upgrade]
 
     window.wait_for_gpu >> first
     last >> downgrade
-    downgrade.as_teardown(setups=[window.take_lease, window.upgrade], on_failure_fail_dagrun=True)
-    # All-success: a failed work task or downgrade leaves it upstream-failed, and the run failed.
+    downgrade.as_teardown(setups=setups, on_failure_fail_dagrun=True)
     [*last, downgrade] >> closed
+    closed.as_teardown(setups=setups, on_failure_fail_dagrun=True)

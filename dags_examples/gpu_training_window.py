@@ -6,7 +6,8 @@ waits until the Space really runs there, does the work, and puts the Space back 
 tasks created inside its ``with`` block are the work, and it adds the rest around them::
 
     take_gpu_lease (setup) >> upgrade (setup) >> wait_for_gpu >> train >> downgrade (teardown)
-                                                    train, downgrade >> window_closed >> publish
+                                                        train, downgrade >> window_closed (teardown)
+                                                        train, downgrade >> publish
 
 - ``take_gpu_lease`` records, in an Airflow Variable, that this run holds the GPU until the start
   plus ``MAX_DURATION`` plus a grace. Should the run die (worker or scheduler killed, Airflow down
@@ -21,8 +22,9 @@ tasks created inside its ``with`` block are the work, and it adds the rest aroun
   trying again through passing Hub errors, releases the lease and reports what the window cost.
   As a teardown of the lease it runs after a failed upgrade, wait or work too; its own failure
   fails the run, since it means the GPU may still be billing.
-- ``window_closed`` makes the run's state tell the truth: it fails (upstream) when the work or the
-  downgrade did. ``publish`` then hands on what the work made, once the GPU is given back.
+- ``window_closed`` makes the run's state tell the truth: it fails when any task of the window
+  failed, also in a run a person marked failed (whose teardowns still run and decide its state).
+- ``publish`` hands on what the work made, once the GPU is given back (after ``downgrade``).
 
 Every constant can be overridden from the environment (``SPACES_WINDOW_*``), which is how the
 demo, the tests and the fault matrix point this DAG at the local Hub emulator. Parsing this file
@@ -37,7 +39,7 @@ import time
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_provider_spaces.hooks.spaces import SpacesHook
 from airflow_provider_spaces.window import space_gpu_window
@@ -46,11 +48,14 @@ SPACE_ID = os.environ.get("SPACES_WINDOW_SPACE_ID", "demo/gpu-trainer")
 GPU = os.environ.get("SPACES_WINDOW_GPU", "a10g-large")
 CONN_ID = os.environ.get("SPACES_WINDOW_CONN_ID", "huggingface_default")
 TIME_ZONE = os.environ.get("SPACES_WINDOW_TIME_ZONE", "Europe/Paris")
-# How long the placeholder work lasts, in seconds.
+# How long the placeholder work lasts, in seconds; a manual run can ask for another length.
 WORK_SECONDS = float(os.environ.get("SPACES_WINDOW_WORK_SECONDS", "60"))
 # The longest the window may hold the GPU (build, wait and work), and the guard's grace after it.
 MAX_DURATION = timedelta(seconds=float(os.environ.get("SPACES_WINDOW_MAX_DURATION_SECONDS", str(2 * 3600))))
 GRACE = timedelta(seconds=float(os.environ.get("SPACES_WINDOW_GRACE_SECONDS", str(15 * 60))))
+# Idle seconds after which the Space sleeps on the GPU should nothing put it back; unset: the
+# lease's length (MAX_DURATION + GRACE).
+FAILSAFE_SLEEP = os.environ.get("SPACES_WINDOW_FAILSAFE_SLEEP_SECONDS")
 POLL_SECONDS = float(os.environ.get("SPACES_WINDOW_POLL_SECONDS", "30"))
 GPU_TIMEOUT_SECONDS = float(os.environ.get("SPACES_WINDOW_GPU_TIMEOUT_SECONDS", str(30 * 60)))
 DOWNGRADE_TIMEOUT_SECONDS = float(os.environ.get("SPACES_WINDOW_DOWNGRADE_TIMEOUT_SECONDS", str(15 * 60)))
@@ -67,7 +72,7 @@ def train() -> dict[str, float]:
     started = time.monotonic()
     # The real work goes here: call the Space's API (its URL is in the XCom of wait_for_gpu),
     # start a training job on it, wait for the job to finish. The placeholder only waits.
-    time.sleep(WORK_SECONDS)
+    time.sleep(float(get_current_context()["params"]["work_seconds"]))
     worked = time.monotonic() - started
 
     _require_gpu(hook, "after the work")
@@ -99,12 +104,16 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["huggingface", "gpu"],
+    params={
+        "work_seconds": Param(WORK_SECONDS, type="number", minimum=0, description="Placeholder work, in s")
+    },
 ) as dag:
     with space_gpu_window(
         SPACE_ID,
         hardware=GPU,
         max_duration=MAX_DURATION,
         grace=GRACE,
+        failsafe_sleep_time=int(FAILSAFE_SLEEP) if FAILSAFE_SLEEP else None,
         poll_interval=POLL_SECONDS,
         gpu_timeout=GPU_TIMEOUT_SECONDS,
         downgrade_timeout=DOWNGRADE_TIMEOUT_SECONDS,
@@ -112,4 +121,4 @@ with DAG(
     ) as window:
         trained = train()
 
-    window.closed >> publish(trained)
+    window.downgrade >> publish(trained)

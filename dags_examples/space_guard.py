@@ -23,7 +23,9 @@ from datetime import timedelta
 from airflow_provider_spaces.guard import make_space_guard_dag
 
 # Spaces to watch besides those that ever had a lease, separated by commas.
-SPACES = [s.strip() for s in os.environ.get("SPACES_GUARD_SPACES", "demo/gpu-trainer").split(",") if s.strip()]
+SPACES = [
+    s.strip() for s in os.environ.get("SPACES_GUARD_SPACES", "demo/gpu-trainer").split(",") if s.strip()
+]
 # downgrade (back to cpu-basic, pausing when refused), pause, or report.
 POLICY = os.environ.get("SPACES_GUARD_POLICY", "downgrade")
 DRY_RUN = os.environ.get("SPACES_GUARD_DRY_RUN", "false").lower() in ("1", "true", "yes")

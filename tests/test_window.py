@@ -39,8 +39,18 @@ def test_the_window_puts_the_work_between_the_gpu_and_a_teardown_that_fails_the_
     downgrade = dag.get_task("downgrade")
     assert downgrade.is_teardown and downgrade.on_failure_fail_dagrun
     assert upstream(dag, "downgrade") == {"take_gpu_lease", "upgrade", "train_left", "train_right"}
-    assert upstream(dag, "window_closed") == {"downgrade", "train_left", "train_right"}
-    assert dag.get_task("window_closed").trigger_rule == "all_success"
+    closed = dag.get_task("window_closed")
+    assert closed.is_teardown and closed.on_failure_fail_dagrun
+    assert upstream(dag, "window_closed") == {
+        "take_gpu_lease",
+        "upgrade",
+        "downgrade",
+        "train_left",
+        "train_right",
+    }
+    assert closed.window_task_ids == sorted(
+        ["take_gpu_lease", "upgrade", "wait_for_gpu", "prepare", "train_left", "train_right", "downgrade"]
+    )
     assert window.downgrade is downgrade
 
 

@@ -372,7 +372,9 @@ class EmulatedHub:
         """
 
         def matches(fault: Fault) -> bool:
-            return fault.applies_to(space_id, method) and bool(fault.options.get("after_acting")) == after_acting
+            return (
+                fault.applies_to(space_id, method) and bool(fault.options.get("after_acting")) == after_acting
+            )
 
         with self.lock:
             return self.faults.take(kind, self.clock.now(), matches)

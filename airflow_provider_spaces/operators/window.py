@@ -1,4 +1,5 @@
-"""The two tasks that bracket a GPU window: take the lease, and give the GPU back with a cost report.
+"""The tasks that bracket a GPU window: take the lease, give the GPU back with a cost report, and
+close the window with the run's true outcome.
 
 :func:`~airflow_provider_spaces.window.space_gpu_window` wires them for DAG authors; they can be
 used alone as well. The lease is what lets the guard
@@ -10,9 +11,11 @@ Importing this module is cheap: the Hub client, and ``requests`` with it, load o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
 
 from airflow_provider_spaces._compat import AirflowException, AirflowFailException
 from airflow_provider_spaces.hub.catalog import FREE_FLAVOR
@@ -30,7 +33,10 @@ if TYPE_CHECKING:
 
     from airflow_provider_spaces.hooks.spaces import SpacesHook
 
-__all__ = ["SpaceLeaseOperator", "SpaceWindowDowngradeOperator"]
+__all__ = ["SpaceLeaseOperator", "SpaceWindowCloseOperator", "SpaceWindowDowngradeOperator"]
+
+# Task states that mean a part of the window did not do its job.
+_FAILED_STATES = frozenset({"failed", "upstream_failed"})
 
 
 def _holder(context: Context) -> tuple[str, str, str]:
@@ -196,3 +202,34 @@ class SpaceWindowDowngradeOperator(SpaceHardwareDowngradeOperator):
         estimate = self.prices.estimate(lease.hardware, lease.minutes_held())
         self.log.info("Space %s: window cost: %s", self.space_id, estimate.describe())
         return estimate.to_dict()
+
+
+class SpaceWindowCloseOperator(BaseOperator):
+    """End a GPU window with the run's true outcome: fail when any of its tasks failed.
+
+    Made to be a teardown of the window (with ``on_failure_fail_dagrun``), run after the
+    downgrade. Airflow judges a run by its last tasks, and counts a teardown that can fail the run
+    among them, so without this task a run whose work failed but whose GPU was given back would
+    end green. It also keeps the truth when a person marks the run failed: Airflow then skips the
+    pending tasks but still runs the teardowns, and decides the run's state from them.
+
+    :param window_task_ids: the tasks whose failure fails the window (the work, the wait, ...).
+    :raises AirflowFailException: naming the tasks that failed or could not run.
+    """
+
+    ui_color = "#e8f7e4"
+
+    def __init__(self, *, window_task_ids: Collection[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.window_task_ids = sorted(window_task_ids)
+
+    def execute(self, context: Context) -> None:
+        """Read the states of the window's tasks in this run, and fail if any of them failed."""
+        ti = context["ti"]
+        found = ti.get_task_states(dag_id=ti.dag_id, task_ids=self.window_task_ids, run_ids=[ti.run_id])
+        states = {task_id: str(state) for task_id, state in found.get(ti.run_id, {}).items()}
+        failed = sorted(task_id for task_id, state in states.items() if state in _FAILED_STATES)
+        if failed:
+            shown = ", ".join(f"{task_id} ({states[task_id]})" for task_id in failed)
+            raise AirflowFailException(f"The GPU window did not do its job: {shown}")
+        self.log.info("The GPU window is closed: %d of its tasks ran, none failed", len(states))

@@ -78,7 +78,9 @@ def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing
     # The failsafe sleep time is the lease's length: two hours of window and a quarter of grace.
     assert dag.get_task("upgrade").sleep_time == 2 * 3600 + 15 * 60
     assert dag.get_task("wait_for_gpu").hardware == "a10g-large"
-    assert set(dag.get_task("publish").upstream_task_ids) == {"train", "window_closed"}
+    assert set(dag.get_task("publish").upstream_task_ids) == {"train", "downgrade"}
+    # Nothing after the closing teardown, which must stay among the tasks that judge the run.
+    assert dag.get_task("window_closed").downstream_task_ids == set()
 
 
 def test_the_guard_runs_every_five_minutes_on_the_demo_space_and_downgrades(parse_time_guard):

@@ -161,13 +161,14 @@ def test_a_failing_work_task_still_puts_the_space_back_and_fails_the_run(emulate
         "wait_for_gpu": "success",
         "train": "failed",
         "downgrade": "success",
-        "window_closed": "upstream_failed",
+        "window_closed": "failed",
         "publish": "upstream_failed",
     }
     assert re.search(
         r"Space demo/gpu-trainer is not running on a10g-large (before|after) the work: it is RUNTIME_ERROR",
         result.tasks["train"].log,
     )
+    assert "The GPU window did not do its job: train (failed)" in result.tasks["window_closed"].log
     assert hardware_requests(emulated_hub) == [GPU, "cpu-basic"]
     assert_back_on_cpu_basic_and_not_billed(emulated_hub)
 
@@ -185,7 +186,7 @@ def test_a_failing_gpu_build_fails_the_run_at_once_and_the_teardown_runs(emulate
         "wait_for_gpu": "failed",
         "train": "upstream_failed",
         "downgrade": "success",
-        "window_closed": "upstream_failed",
+        "window_closed": "failed",
         "publish": "upstream_failed",
     }
     assert (
@@ -216,7 +217,7 @@ def test_an_upgrade_that_fails_after_the_hub_took_it_still_puts_the_space_back(
         "wait_for_gpu": "upstream_failed",
         "train": "upstream_failed",
         "downgrade": "success",
-        "window_closed": "upstream_failed",
+        "window_closed": "failed",
         "publish": "upstream_failed",
     }
     assert hardware_requests(emulated_hub) == [GPU, "cpu-basic"]
@@ -259,7 +260,7 @@ def test_a_teardown_that_cannot_stop_the_bill_fails_the_run_and_hands_the_space_
         "wait_for_gpu": "success",
         "train": "success",
         "downgrade": "failed",
-        "window_closed": "upstream_failed",
+        "window_closed": "failed",
         "publish": "upstream_failed",
     }
     downgrade = result.tasks["downgrade"]
