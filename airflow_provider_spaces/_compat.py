@@ -33,6 +33,7 @@ __all__ = [
     "TaskInstanceKey",
     "afind_connection",
     "amask_secret",
+    "conf",
     "find_connection",
     "mask_secret",
 ]
@@ -65,6 +66,12 @@ except ImportError:
         AirflowSkipException,
         TaskDeferred,
     )
+
+# Task code reads Airflow's configuration from the Task SDK from 3.2 on; 3.1 has only the core one.
+try:
+    from airflow.sdk.configuration import conf  # type: ignore[attr-defined,import-not-found,unused-ignore]
+except ImportError:
+    from airflow.configuration import conf  # type: ignore[assignment,no-redef,unused-ignore]
 
 # The key that ``BaseOperatorLink.get_link`` receives moved to the Task SDK after 3.1.
 try:

@@ -24,7 +24,7 @@ HOOK_CLASS = "airflow_provider_spaces.hooks.spaces.SpacesHook"
 
 @dataclass(frozen=True)
 class ExtraField:
-    """One extra field of the connection form: a whole number of seconds or of attempts."""
+    """One extra field of the connection form: a whole number of seconds, attempts or calls."""
 
     label: str
     description: str
@@ -54,6 +54,18 @@ EXTRA_FIELDS: dict[str, ExtraField] = {
         "Longest time one call may keep retrying, waits included; when the Hub asks to wait "
         "longer, the call fails at once. Empty: 120.",
         minimum=0,
+    ),
+    "rate_limit_quota": ExtraField(
+        "Rate limit: calls per window",
+        "How many Hub calls the token may make per window; waits on many Spaces share them. "
+        "The Hub's own figure replaces it once an answer announces one. Empty: 1000.",
+        minimum=1,
+    ),
+    "rate_limit_window": ExtraField(
+        "Rate limit: window (seconds)",
+        "The window in which those calls are counted; the Hub's own figure replaces it once an "
+        "answer announces one. Empty: 300.",
+        minimum=1,
     ),
 }
 

@@ -138,7 +138,7 @@ def space_gpu_window(
     lease_seconds = validate_seconds(max_duration, argument="max_duration") + validate_seconds(
         grace, argument="grace"
     )
-    common = {"space_id": space_id, "spaces_conn_id": spaces_conn_id}
+    common: dict[str, Any] = {"space_id": space_id, "spaces_conn_id": spaces_conn_id}
     take_lease = SpaceLeaseOperator(
         task_id=f"{task_id_prefix}take_gpu_lease",
         hardware=hardware,

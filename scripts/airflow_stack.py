@@ -80,6 +80,9 @@ class AirflowStack:
                 "AIRFLOW__API__PORT": str(self.api_port),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
+                # Airflow's own advice, and a need on 3.1.0: without an issuer its tokens carry
+                # ``iss: null``, which the locked PyJWT refuses, failing every API call.
+                "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow-stack",
                 # Each stack gets its own log-server ports so that several can run at once.
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),

@@ -131,7 +131,7 @@ def test_loading_the_hook_and_its_form_raises_no_deprecation_warning(
     assert ours == []
 
 
-def test_reserved_trigger_module_is_listed_without_being_imported(fresh_providers_manager):
+def test_trigger_module_is_listed_without_being_imported(fresh_providers_manager):
     before = set(sys.modules)
 
     listed = {

@@ -15,6 +15,10 @@ A ``huggingface_spaces`` connection keeps:
   - ``max_retries``: how often a call that failed for a passing reason (429, 5xx, a lost
     connection) is sent again; ``0`` sends every call once;
   - ``max_retry_wait``: the longest time, in seconds, one call may keep retrying, waits included.
+  - ``rate_limit_quota`` and ``rate_limit_window``: the calls the token may make per window of
+    that many seconds (a free user's 1,000 per 300 s when unset). Every wait in one process
+    that uses the token shares them; once the Hub announces its own figures in an answer's
+    ``RateLimit-Policy`` header, those count instead.
 
   Unset extras keep the Hub client's defaults. Airflow's older form prefix
   (``extra__huggingface_spaces__read_timeout``) is read too. Unknown keys are reported in a warning
@@ -55,7 +59,7 @@ log = logging.getLogger(__name__)
 
 PUBLIC_HUB = "https://huggingface.co"
 _LEGACY_PREFIX = f"extra__{CONNECTION_TYPE}__"
-_COUNT_EXTRAS = frozenset({"max_retries"})
+_COUNT_EXTRAS = frozenset({"max_retries", "rate_limit_quota"})
 _ZERO_ALLOWED = frozenset({"max_retry_wait"})
 
 
@@ -80,6 +84,8 @@ class HubSettings:
     read_timeout: float | None = None
     max_retries: int | None = None
     max_retry_wait: float | None = None
+    rate_limit_quota: int | None = None
+    rate_limit_window: float | None = None
     source: str = ""
 
 
@@ -177,7 +183,7 @@ def _parse_extras(extras: dict[str, Any], where: str) -> dict[str, Any]:
     for name, value in values.items():
         setting = f"{where} extra {name!r}"
         if name in _COUNT_EXTRAS:
-            parsed[name] = _count(value, setting)
+            parsed[name] = _count(value, setting, minimum=EXTRA_FIELDS[name].minimum)
         else:
             parsed[name] = _seconds(value, setting, allow_zero=name in _ZERO_ALLOWED)
     return parsed
@@ -214,10 +220,10 @@ def _seconds(value: Any, setting: str, *, allow_zero: bool) -> float:
     return number
 
 
-def _count(value: Any, setting: str) -> int:
+def _count(value: Any, setting: str, *, minimum: int) -> int:
     number = _number(value, setting, "a whole number")
-    if not number.is_integer() or number < 0:
-        raise InvalidConnectionError(setting, f"must be a whole number, 0 or more, not {value!r}")
+    if not number.is_integer() or number < minimum:
+        raise InvalidConnectionError(setting, f"must be a whole number, {minimum} or more, not {value!r}")
     return int(number)
 
 

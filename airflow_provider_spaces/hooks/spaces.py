@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -43,6 +44,7 @@ from airflow_provider_spaces.hub.waiting import StageTracker, check_stage
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+    from airflow_provider_spaces.hub.aio import AsyncSpacesClient
     from airflow_provider_spaces.hub.client import SpacesClient
     from airflow_provider_spaces.hub.models import (
         DuplicateResult,
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_spaces.hub.protocol import SecretOrVariable
 
-__all__ = ["USER_AGENT", "SpacesHook"]
+__all__ = ["USER_AGENT", "SpacesHook", "wait_timeout_error"]
 
 USER_AGENT = f"airflow-provider-spaces/{__version__} airflow/{AIRFLOW_VERSION}"
 
@@ -159,38 +161,48 @@ class SpacesHook(BaseHook):
 
     @staticmethod
     def _build_client(settings: HubSettings) -> SpacesClient:
-        """Build a client from ``settings``; what the connection leaves unset keeps its default."""
+        """Build a client from ``settings``, counting its calls in the token's shared budget."""
         # Imported here, not at the top: it brings requests, which DAG parsing must not pay for.
         from airflow_provider_spaces.hub.client import SpacesClient
-        from airflow_provider_spaces.hub.retry import RetryPolicy
+        from airflow_provider_spaces.hub.pacing import shared_budget
 
-        options: dict[str, Any] = {}
-        if settings.connect_timeout is not None:
-            options["connect_timeout"] = settings.connect_timeout
-        if settings.read_timeout is not None:
-            options["read_timeout"] = settings.read_timeout
+        options = _client_options(settings)
+        budget = shared_budget(
+            settings.endpoint,
+            settings.token,
+            quota=settings.rate_limit_quota,
+            window_seconds=settings.rate_limit_window,
+        )
+        return SpacesClient(endpoint=settings.endpoint, token=settings.token, budget=budget, **options)
 
-        retry: dict[str, Any] = {}
-        if settings.max_retries is not None:
-            retry["max_attempts"] = settings.max_retries + 1
-        if settings.max_retry_wait is not None:
-            retry["total_timeout"] = settings.max_retry_wait
+    @asynccontextmanager
+    async def aclient(self) -> AsyncIterator[AsyncSpacesClient]:
+        """Yield an asynchronous client for a trigger, on the event loop's shared connection pool.
 
-        return SpacesClient(
+        The connection is read without blocking the loop; the client counts its calls in the
+        same per-token budget as every other client of this process.
+        """
+        # Imported here: httpx is only needed where a trigger runs.
+        from airflow_provider_spaces.hub.aio import pooled_client
+
+        settings = await self.aget_settings()
+        options = _client_options(settings)
+        async with pooled_client(
             endpoint=settings.endpoint,
             token=settings.token,
-            retry=RetryPolicy(**retry),
-            user_agent=USER_AGENT,
+            quota=settings.rate_limit_quota,
+            window_seconds=settings.rate_limit_window,
             **options,
-        )
+        ) as client:
+            yield client
 
     # -- the Hub's Space calls, as the operators, sensor and trigger use them ----------------
     # Each passes straight through to the client method of the same name; see SpacesClient for
     # what each call does, retries and raises.
 
-    def get_space_runtime(self, space_id: str) -> SpaceRuntime:
-        """Return the runtime of a Space: stage, hardware, sleep time, storage."""
-        return self.get_client().get_space_runtime(space_id)
+    def get_space_runtime(self, space_id: str, *, paced: bool = False) -> SpaceRuntime:
+        """Return the runtime of a Space; ``paced`` waits for the token's turn first (wait loops)."""
+        return self.get_client().get_space_runtime(space_id, paced=paced)
 
     def request_space_hardware(
         self, space_id: str, hardware: str, *, sleep_time: int | None = None
@@ -312,7 +324,8 @@ class SpacesHook(BaseHook):
 
         tracker = StageTracker()
         started = self._monotonic()
-        current = runtime if runtime is not None else self.get_space_runtime(space_id)
+        # Paced: the reads of a wait take their turn in the token's budget (``hub.pacing``).
+        current = runtime if runtime is not None else self.get_space_runtime(space_id, paced=True)
         while True:
             elapsed = self._monotonic() - started
             check = check_stage(current, target_stages=targets, hardware=hardware)
@@ -329,7 +342,7 @@ class SpacesHook(BaseHook):
                 raise _wait_timeout(current, targets, hardware, elapsed)
             # Never sleep past the deadline: the last read happens at it, not a poll later.
             self._sleep(min(pause, left))
-            current = self.get_space_runtime(space_id)
+            current = self.get_space_runtime(space_id, paced=True)
 
     def _log_progress(
         self, tracker: StageTracker, detail: str, runtime: SpaceRuntime, elapsed: float
@@ -357,13 +370,16 @@ class SpacesHook(BaseHook):
             identity = self.whoami()
         except Exception as error:
             # Any failure is a failed test to show the user, not an error page.
-            return False, self._without_token(f"{type(error).__name__}: {error}")
+            return False, self.redact(f"{type(error).__name__}: {error}")
 
         role = identity.token_role or "unknown"
         return True, f"Connected to {settings.endpoint} as {identity.name} (token role: {role})"
 
-    def _without_token(self, text: str) -> str:
-        # The client's errors already leave the token out; this also covers anything else raised.
+    def redact(self, text: str) -> str:
+        """Return ``text`` with this hook's token, once read, replaced by ``***``.
+
+        The client's errors already leave the token out; this covers anything else raised.
+        """
         token = self._settings.token if self._settings else None
         return text.replace(token, "***") if token else text
 
@@ -402,16 +418,55 @@ class SpacesHook(BaseHook):
         }
 
 
+def _client_options(settings: HubSettings) -> dict[str, Any]:
+    """Return the client options ``settings`` set; what the connection leaves unset keeps its default."""
+    from airflow_provider_spaces.hub.retry import RetryPolicy
+
+    options: dict[str, Any] = {"user_agent": USER_AGENT}
+    if settings.connect_timeout is not None:
+        options["connect_timeout"] = settings.connect_timeout
+    if settings.read_timeout is not None:
+        options["read_timeout"] = settings.read_timeout
+
+    retry: dict[str, Any] = {}
+    if settings.max_retries is not None:
+        retry["max_attempts"] = settings.max_retries + 1
+    if settings.max_retry_wait is not None:
+        retry["total_timeout"] = settings.max_retry_wait
+    options["retry"] = RetryPolicy(**retry)
+    return options
+
+
 def _wait_timeout(
     runtime: SpaceRuntime, targets: frozenset[str], hardware: str | None, waited: float
 ) -> SpaceWaitTimeout:
-    goal = " or ".join(sorted(targets)) + (f" on {hardware}" if hardware else "")
-    return SpaceWaitTimeout(
-        space_id=runtime.space_id,
+    return wait_timeout_error(
+        runtime.space_id,
         last_stage=str(runtime.stage),
+        url=runtime.url,
+        targets=targets,
+        hardware=hardware,
+        waited=waited,
+    )
+
+
+def wait_timeout_error(
+    space_id: str,
+    *,
+    last_stage: str | None,
+    url: str | None,
+    targets: Iterable[str],
+    hardware: str | None,
+    waited: float,
+) -> SpaceWaitTimeout:
+    """Return the error of a wait that ran out of time, for a poke loop and a deferred wait alike."""
+    goal = " or ".join(sorted(str(stage) for stage in targets)) + (f" on {hardware}" if hardware else "")
+    return SpaceWaitTimeout(
+        space_id=space_id,
+        last_stage=last_stage,
         waited_seconds=waited,
         target=goal,
-        hint=f"See the Space's logs at {runtime.url}; if its build is only slow, allow a longer timeout.",
+        hint=f"See the Space's logs at {url or 'its page on the Hub'}; if its build is only slow, allow a longer timeout.",
     )
 
 

@@ -43,9 +43,8 @@ from airflow_provider_spaces.hub.errors import (
     ConflictError,
     HubConnectionError,
     HubError,
-    InvalidArgumentError,
     NotFoundError,
-    describe_action,
+    RateLimitedError,
 )
 from airflow_provider_spaces.hub.models import (
     DuplicateResult,
@@ -58,41 +57,37 @@ from airflow_provider_spaces.hub.models import (
     WhoAmI,
     space_url,
 )
-from airflow_provider_spaces.hub.protocol import HubAnswer, HubCall, SecretOrVariable
+from airflow_provider_spaces.hub.pacing import PollBudget, report_to_budget
+from airflow_provider_spaces.hub.protocol import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_ENDPOINT,
+    DEFAULT_READ_TIMEOUT,
+    HubAnswer,
+    HubCall,
+    SecretOrVariable,
+    check_timeout,
+    resolve_endpoint,
+)
 from airflow_provider_spaces.hub.retry import (
+    RetryLoop,
     RetryPolicy,
-    explain_give_up,
     may_have_acted,
-    next_delay,
     parse_rate_limit,
+    short_reason,
 )
 from airflow_provider_spaces.hub.validation import suggest_flavor
 
-__all__ = ["DEFAULT_ENDPOINT", "SpacesClient"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_READ_TIMEOUT",
+    "SpacesClient",
+    "resolve_endpoint",
+]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_READ_TIMEOUT = 30.0
 _MAX_REASON = 200
-
-
-def resolve_endpoint(endpoint: str | None) -> str:
-    """Return the Hub's base URL: ``endpoint``, else ``$HF_ENDPOINT``, else the public Hub."""
-    chosen = endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
-    chosen = chosen.strip().rstrip("/")
-    if not chosen.startswith(("http://", "https://")) or chosen in ("http:/", "https:/"):
-        raise InvalidArgumentError(
-            "endpoint", f"{chosen!r} is not an http(s) URL (for example https://huggingface.co)"
-        )
-    return chosen
-
-
-def _timeout(value: float, argument: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgumentError(argument, f"must be a number of seconds > 0, not {value!r}")
-    return float(value)
 
 
 class SpacesClient:
@@ -109,6 +104,10 @@ class SpacesClient:
     :param sleep: the function that waits between attempts (tests pass a fake).
     :param clock: a monotonic clock in seconds, for the retry time budget (tests pass a fake).
     :param rng: the random source of the backoff jitter.
+    :param budget: the call budget of this token (see :func:`~airflow_provider_spaces.hub.pacing.shared_budget`):
+        every call counts in it and reports the Hub's rate-limit headers to it, and the reads of a
+        wait loop (``paced=True``) wait for their turn. None sends every call as it comes, and
+        waits only once the Hub answers 429.
     """
 
     def __init__(
@@ -124,12 +123,13 @@ class SpacesClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        budget: PollBudget | None = None,
     ) -> None:
         self.endpoint = resolve_endpoint(endpoint)
         self._token = (token or "").strip() or None
         self.timeout = (
-            _timeout(connect_timeout, "connect_timeout"),
-            _timeout(read_timeout, "read_timeout"),
+            check_timeout(connect_timeout, "connect_timeout"),
+            check_timeout(read_timeout, "read_timeout"),
         )
         self.retry = retry if retry is not None else RetryPolicy()
         self.user_agent = (
@@ -141,6 +141,7 @@ class SpacesClient:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self._rate_limit: RateLimitState | None = None
+        self.budget = budget
 
     def __repr__(self) -> str:
         return f"SpacesClient(endpoint={self.endpoint!r}, authenticated={self.authenticated})"
@@ -154,9 +155,8 @@ class SpacesClient:
     def rate_limit(self) -> RateLimitState | None:
         """Return the rate-limit state from the latest answer that carried the headers.
 
-        The client only waits once the Hub answers 429; it does not slow down as the quota runs
-        low. Callers that poll many Spaces with one token read this to pace themselves; pacing
-        here would need one budget shared by every client of the token, across processes.
+        Without a ``budget`` the client only waits once the Hub answers 429; with one, every
+        client of the token in this process paces its calls together (see ``hub.pacing``).
         """
         return self._rate_limit
 
@@ -178,9 +178,13 @@ class SpacesClient:
 
     # -- runtime and settings ---------------------------------------------------------------
 
-    def get_space_runtime(self, space_id: str) -> SpaceRuntime:
-        """Return the runtime of a Space: stage, hardware, sleep time, storage."""
-        return self._runtime(protocol.runtime_call(space_id))
+    def get_space_runtime(self, space_id: str, *, paced: bool = False) -> SpaceRuntime:
+        """Return the runtime of a Space: stage, hardware, sleep time, storage.
+
+        :param paced: wait for this token's turn in the ``budget`` first; for the reads of a wait
+            loop, which are the many calls a budget has to spread out.
+        """
+        return self._runtime(protocol.runtime_call(space_id), paced=paced)
 
     def request_space_hardware(
         self, space_id: str, hardware: str, *, sleep_time: int | None = None
@@ -315,7 +319,7 @@ class SpacesClient:
         log.warning(
             "Space %s: the duplicate may or may not have been made (%s); checking whether %s exists",
             call.space_id,
-            _short(failure),
+            short_reason(failure),
             to_id,
         )
         try:
@@ -326,7 +330,7 @@ class SpacesClient:
             return self._duplicate_again(call, to_id)
         except HubError as probe_error:
             failure.hint = (
-                f"{failure.hint or ''} Could not check whether {to_id} was created ({_short(probe_error)}): "
+                f"{failure.hint or ''} Could not check whether {to_id} was created ({short_reason(probe_error)}): "
                 "look for it on the Hub before duplicating again."
             ).strip()
             raise failure from None
@@ -373,49 +377,43 @@ class SpacesClient:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def _runtime(self, call: HubCall) -> SpaceRuntime:
-        answer = self._send(call)
+    def _runtime(self, call: HubCall, *, paced: bool = False) -> SpaceRuntime:
+        answer = self._send(call, paced=paced)
         assert call.space_id is not None  # every runtime call is about one Space
         return SpaceRuntime.from_payload(
             call.space_id, answer.payload, endpoint=self.endpoint, request_id=answer.request_id
         )
 
-    def _send(self, call: HubCall) -> HubAnswer:
-        """Send ``call``, retrying as the policy and the call's idempotency allow."""
-        started = self._clock()
-        previous_delay: float | None = None
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._attempt(call)
-            except HubError as error:
-                elapsed = self._clock() - started
-                delay = next_delay(
-                    self.retry,
-                    error,
-                    attempt=attempt,
-                    elapsed=elapsed,
-                    previous_delay=previous_delay,
-                    idempotent=call.idempotent,
-                    rng=self._rng,
-                )
-                if delay is None:
-                    explain_give_up(error, attempts=attempt, elapsed=elapsed, idempotent=call.idempotent)
-                    raise
-                log.warning(
-                    "Could not %s (attempt %d of %d: %s); retrying in %.1f s",
-                    describe_action(call.action, call.space_id),
-                    attempt,
-                    self.retry.max_attempts,
-                    _short(error),
-                    delay,
-                )
-            self._sleep(delay)
-            previous_delay = delay
+    def _send(self, call: HubCall, *, paced: bool = False) -> HubAnswer:
+        """Send ``call``, retrying as the policy and the call's idempotency allow.
 
-    def _attempt(self, call: HubCall) -> HubAnswer:
-        """Send ``call`` once and read the whole answer."""
+        With a ``budget``, a ``paced`` call waits for its turn before each attempt; any other
+        call goes at once and only counts, so that the paced ones make room for it.
+        """
+        attempts = RetryLoop(
+            self.retry,
+            action=call.action,
+            space_id=call.space_id,
+            idempotent=call.idempotent,
+            clock=self._clock,
+            rng=self._rng,
+        )
+        while True:
+            try:
+                return self._attempt(call, paced=paced)
+            except HubError as error:
+                delay = attempts.after_failure(error)
+                if delay is None:
+                    raise
+            self._sleep(delay)
+
+    def _attempt(self, call: HubCall, *, paced: bool) -> HubAnswer:
+        """Send ``call`` once (in its turn of the budget when ``paced``) and read the whole answer."""
+        if self.budget is not None:
+            if paced:
+                self.budget.acquire(self._sleep)
+            else:
+                self.budget.take()
         log.debug("%s %s", call.method, call.path)
         try:
             response = self._session.request(
@@ -440,14 +438,20 @@ class SpacesClient:
         state = parse_rate_limit(response.headers)
         if state is not None:
             self._rate_limit = state
-        return protocol.read_answer(
-            response.status_code,
-            response.headers,
-            body,
-            call=call,
-            authenticated=self.authenticated,
-            redact=(self._token,) if self._token else (),
-        )
+        try:
+            answer = protocol.read_answer(
+                response.status_code,
+                response.headers,
+                body,
+                call=call,
+                authenticated=self.authenticated,
+                redact=(self._token,) if self._token else (),
+            )
+        except RateLimitedError as error:
+            report_to_budget(self.budget, state, error)
+            raise
+        report_to_budget(self.budget, state, None)
+        return answer
 
     def _headers(self) -> dict[str, str]:
         headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
@@ -470,11 +474,6 @@ def _new_session(endpoint: str) -> requests.Session:
     if bundle:
         session.verify = bundle
     return session
-
-
-def _short(error: BaseException) -> str:
-    text = error.message if isinstance(error, HubError) else str(error)
-    return text if len(text) <= _MAX_REASON else text[:_MAX_REASON] + "..."
 
 
 def _connection_error(call: HubCall, error: requests.RequestException) -> HubConnectionError:

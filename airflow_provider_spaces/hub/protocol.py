@@ -9,6 +9,7 @@ synchronous client (requests) sends these calls today, and an asynchronous one c
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,13 +30,40 @@ from airflow_provider_spaces.hub.validation import (
 )
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_READ_TIMEOUT",
     "HubAnswer",
     "HubCall",
     "SecretOrVariable",
+    "check_timeout",
     "read_answer",
+    "resolve_endpoint",
 ]
 
 SecretOrVariable = Mapping[str, str] | Iterable[Mapping[str, str]]
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 30.0
+
+
+def resolve_endpoint(endpoint: str | None) -> str:
+    """Return the Hub's base URL: ``endpoint``, else ``$HF_ENDPOINT``, else the public Hub."""
+    chosen = endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
+    chosen = chosen.strip().rstrip("/")
+    if not chosen.startswith(("http://", "https://")) or chosen in ("http:/", "https:/"):
+        raise InvalidArgumentError(
+            "endpoint", f"{chosen!r} is not an http(s) URL (for example https://huggingface.co)"
+        )
+    return chosen
+
+
+def check_timeout(value: float, argument: str) -> float:
+    """Return ``value`` as seconds when it is a number above 0; raise naming ``argument`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgumentError(argument, f"must be a number of seconds > 0, not {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)

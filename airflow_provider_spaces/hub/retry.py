@@ -13,8 +13,9 @@ asynchronous one share these rules.
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -27,11 +28,13 @@ from airflow_provider_spaces.hub.errors import (
     RateLimitedError,
     ServerError,
     UnexpectedResponseError,
+    describe_action,
     header_value,
 )
 from airflow_provider_spaces.hub.models import RateLimitState
 
 __all__ = [
+    "RetryLoop",
     "RetryPolicy",
     "explain_give_up",
     "hub_did_not_act",
@@ -43,7 +46,11 @@ __all__ = [
     "server_wait",
 ]
 
+log = logging.getLogger(__name__)
+
 Jitter = Literal["full", "decorrelated"]
+# Longest piece of an error's message quoted in a retry's log line.
+_MAX_REASON = 200
 # A 503 means the Hub turned the request away before handling it; other 5xx may come after it acted.
 _NOT_ACTED_STATUSES = frozenset({503})
 
@@ -161,6 +168,76 @@ def explain_give_up(error: HubError, *, attempts: int, elapsed: float, idempoten
             f"{error.hint or ''} The Hub may have acted on this request before failing, so it was not "
             "repeated automatically: read the Space's runtime before trying again."
         ).strip()
+
+
+class RetryLoop:
+    """Follow one call through its attempts, for the synchronous and the asynchronous client alike.
+
+    The client sends the call, and after each failure asks :meth:`after_failure` how long to wait;
+    it sleeps that long (its own way) and sends again, or raises the error when told None.
+
+    :param action: what the call does, ``{space}`` standing for the Space, for the log line.
+    :param idempotent: whether the call may be repeated after the Hub may have acted on it.
+    :param clock: a monotonic clock in seconds, for the policy's time budget.
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        action: str,
+        space_id: str | None,
+        idempotent: bool,
+        clock: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.policy = policy
+        self.action = action
+        self.space_id = space_id
+        self.idempotent = idempotent
+        self._clock = clock
+        self._rng = rng
+        self._started = clock()
+        self._previous: float | None = None
+        self.attempt = 1
+
+    def after_failure(self, error: HubError) -> float | None:
+        """Return the seconds to wait before the next attempt, or None when ``error`` is final.
+
+        When giving up, ``error`` learns how many attempts were made; otherwise the retry is
+        logged as a warning with its attempt count and wait.
+        """
+        elapsed = self._clock() - self._started
+        delay = next_delay(
+            self.policy,
+            error,
+            attempt=self.attempt,
+            elapsed=elapsed,
+            previous_delay=self._previous,
+            idempotent=self.idempotent,
+            rng=self._rng,
+        )
+        if delay is None:
+            explain_give_up(error, attempts=self.attempt, elapsed=elapsed, idempotent=self.idempotent)
+            return None
+
+        log.warning(
+            "Could not %s (attempt %d of %d: %s); retrying in %.1f s",
+            describe_action(self.action, self.space_id),
+            self.attempt,
+            self.policy.max_attempts,
+            short_reason(error),
+            delay,
+        )
+        self.attempt += 1
+        self._previous = delay
+        return delay
+
+
+def short_reason(error: BaseException) -> str:
+    """Return the message of ``error``, cut to a length that suits one log line."""
+    text = error.message if isinstance(error, HubError) else str(error)
+    return text if len(text) <= _MAX_REASON else text[:_MAX_REASON] + "..."
 
 
 def _asked_wait(error: HubError) -> float | None:

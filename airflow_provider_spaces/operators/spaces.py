@@ -9,7 +9,8 @@ does the calling. Each one:
 - reads the Space first and sends nothing when it is already where the task would put it, so a
   task can always be run again;
 - for hardware, restarts and duplicates, waits (by default) until the Space runs on the flavor
-  asked for, failing at once on an error stage and after ``timeout`` seconds at the latest;
+  asked for, failing at once on an error stage and after ``timeout`` seconds at the latest; with
+  ``deferrable=True`` the wait runs in Airflow's triggerer (see ``_deferral``), same outcome;
 - fails without Airflow retries on a final Hub error, and leaves transient ones to Airflow's
   retries;
 - returns the Space's runtime as a small JSON dict (XCom) and links to the Space's page.
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_spaces._compat import AirflowException
+from airflow_provider_spaces._deferral import default_deferrable, defer_wait, wait_outcome
 from airflow_provider_spaces._tasks import hub_errors_fail_the_task, mask_values, optional_sleep_time
-from airflow_provider_spaces.hooks.spaces import SpacesHook
+from airflow_provider_spaces.hooks.spaces import SpacesHook, wait_timeout_error
 from airflow_provider_spaces.hub.catalog import FREE_FLAVOR, is_paid_flavor
 from airflow_provider_spaces.hub.costs import PriceList
 from airflow_provider_spaces.hub.errors import (
@@ -49,12 +51,14 @@ from airflow_provider_spaces.hub.validation import (
     validate_values,
     validate_visibility,
 )
-from airflow_provider_spaces.hub.waiting import DEAD_END_STAGES, billing_stopped, describe_state
+from airflow_provider_spaces.hub.waiting import DEAD_END_STAGES, billing_stopped, check_stage, describe_state
 from airflow_provider_spaces.links.spaces import SpaceLink
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
+
+    from airflow_provider_spaces.triggers.spaces import SpaceStageEvent
 
 __all__ = [
     "DEFAULT_DOWNGRADE_RETRY",
@@ -82,6 +86,7 @@ _LONGEST_ROUND_PAUSE = 60.0
 # 1,000 calls per five minutes.
 DEFAULT_POLL_INTERVAL = 30.0
 _NEVER_SLEEP = -1
+_RUNNING = (str(SpaceStage.RUNNING),)
 
 Seconds = float | timedelta
 
@@ -108,12 +113,16 @@ class _SpaceOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the arguments, then act on the Space; return its runtime as a small dict."""
+        return self.with_hook(self.act)
+
+    def with_hook(self, work: Callable[[SpacesHook], dict[str, Any]]) -> dict[str, Any]:
+        """Check the arguments, then do ``work`` with a hook, failing as every task here fails."""
         with hub_errors_fail_the_task():
             self.validate_arguments()
             hook = SpacesHook(self.spaces_conn_id)
             try:
                 self.space_url = space_url(hook.get_settings().endpoint, self.linked_space_id)
-                return self.act(hook)
+                return work(hook)
             finally:
                 hook.close()
 
@@ -150,6 +159,9 @@ class _WaitingOperator(_SpaceOperator):
     :param wait_for_running: wait until the Space is ``RUNNING`` on the flavor asked for.
     :param timeout: longest wait, in seconds or as a ``timedelta``.
     :param poll_interval: time between two reads of the runtime, in seconds or a ``timedelta``.
+    :param deferrable: hand the wait to Airflow's triggerer instead of holding a worker slot (see
+        :mod:`~airflow_provider_spaces.triggers.spaces`); Airflow's ``[operators]
+        default_deferrable`` when None.
     """
 
     def __init__(
@@ -158,12 +170,14 @@ class _WaitingOperator(_SpaceOperator):
         wait_for_running: bool = True,
         timeout: Seconds = DEFAULT_TIMEOUT,
         poll_interval: Seconds = DEFAULT_POLL_INTERVAL,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.wait_for_running = wait_for_running
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._timeout_seconds = 0.0
         self._poll_seconds = 0.0
 
@@ -173,6 +187,7 @@ class _WaitingOperator(_SpaceOperator):
         self.wait_for_running = validate_flag(self.wait_for_running, argument="wait_for_running")
         self._timeout_seconds = validate_seconds(self.timeout, argument="timeout")
         self._poll_seconds = validate_seconds(self.poll_interval, argument="poll_interval")
+        self.deferrable = validate_flag(self.deferrable, argument="deferrable")
 
     def wait_until_running(
         self,
@@ -190,6 +205,10 @@ class _WaitingOperator(_SpaceOperator):
         """
         if not self.wait_for_running:
             return runtime
+        if self.deferrable:
+            return self._check_or_defer(
+                runtime, hardware, leaving=leaving, space_id=space_id or self.space_id
+            )
         return hook.wait_for_stage(
             space_id or self.space_id,
             hardware=hardware,
@@ -197,6 +216,52 @@ class _WaitingOperator(_SpaceOperator):
             poll_interval=self._poll_seconds,
             runtime=runtime,
             leaving=leaving,
+        )
+
+    def _check_or_defer(
+        self, runtime: SpaceRuntime, hardware: str | None, *, leaving: str | None, space_id: str
+    ) -> SpaceRuntime:
+        """Return ``runtime`` when it already ends the wait, raise when it already failed, else defer."""
+        check = check_stage(runtime, target_stages=_RUNNING, hardware=hardware)
+        if check.reached:
+            self.log.info("%s; no need to wait", check.message)
+            return runtime
+        if check.failed and (leaving is None or str(runtime.stage) != leaving):
+            raise check.to_error()
+
+        defer_wait(
+            self,
+            space_id=space_id,
+            spaces_conn_id=self.spaces_conn_id,
+            target_stages=_RUNNING,
+            hardware=hardware,
+            seconds_left=self._timeout_seconds,
+            poll_interval=self._poll_seconds,
+            leaving=leaving,
+            resume_with={"hardware": hardware},
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], hardware: str | None = None
+    ) -> dict[str, Any]:
+        """Resume after a deferred wait: the runtime the trigger saw, or the failure poke mode has.
+
+        :param hardware: the flavor the wait was for, as the task deferred it.
+        """
+        return self.with_hook(lambda hook: self.resume(hook, event, hardware))
+
+    def resume(self, hook: SpacesHook, event: dict[str, Any], hardware: str | None) -> dict[str, Any]:
+        """Return the XCom value of a deferred wait that came back with ``event``."""
+        return wait_outcome(event, on_timeout=lambda outcome: self._wait_timeout(outcome, hardware))
+
+    def _wait_timeout(self, outcome: SpaceStageEvent, hardware: str | None) -> BaseException:
+        return wait_timeout_error(
+            outcome.space_id,
+            last_stage=outcome.stage,
+            url=(outcome.runtime or {}).get("url"),
+            targets=_RUNNING,
+            hardware=hardware,
+            waited=self._timeout_seconds,
         )
 
 
@@ -222,6 +287,8 @@ class SpaceHardwareUpgradeOperator(_WaitingOperator):
     :param wait_for_running: wait until the Space runs on ``hardware`` (default).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 30 minutes).
     :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s).
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :return: the Space's runtime as a dict (stage, hardware, requested hardware, sleep time, URL).
     """
@@ -313,6 +380,8 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 15 minutes).
     :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s); the
         first pause between two rounds after a passing error, doubling up to a minute.
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :return: the Space's runtime as a dict.
     """
@@ -407,6 +476,13 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
         asked = error.retry_after if isinstance(error, (RateLimitedError, ServerError)) else None
         backoff = min(self._poll_seconds * 2.0 ** (rounds - 1), _LONGEST_ROUND_PAUSE)
         return max(float(asked or 0.0), backoff)
+
+    def resume(self, hook: SpacesHook, event: dict[str, Any], hardware: str | None) -> dict[str, Any]:
+        """Return the runtime of a deferred wait; when the Space did not come down, stop the money."""
+        try:
+            return super().resume(hook, event, hardware)
+        except HubError as error:
+            return self._stop_the_money(hook, error).to_dict()
 
     def _already_down(self, runtime: SpaceRuntime) -> bool:
         if runtime.requested_hardware != self.hardware:
@@ -530,6 +606,8 @@ class SpaceRestartOperator(_WaitingOperator):
     :param wait_for_running: wait until the Space runs (default).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 30 minutes).
     :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s).
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :return: the Space's runtime as a dict.
     """
@@ -743,6 +821,8 @@ class SpaceDuplicateOperator(_WaitingOperator, _SecretValuesOperator):
     :param wait_for_running: wait until the copy runs on its flavor (default).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 30 minutes).
     :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s).
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :return: the copy's runtime as a dict; the task's link points at the copy.
     """

@@ -11,7 +11,7 @@ Importing this module is cheap: the Hub client, and ``requests`` with it, load o
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -159,14 +159,32 @@ class SpaceWindowDowngradeOperator(SpaceHardwareDowngradeOperator):
         self._holder = _holder(context)
         return super().execute(context)
 
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], hardware: str | None = None
+    ) -> dict[str, Any]:
+        """Note which run this is, then finish a deferred wait as :meth:`execute` finishes one."""
+        self._holder = _holder(context)
+        return super().execute_complete(context, event, hardware)
+
     def act(self, hook: SpacesHook) -> dict[str, Any]:
         """Stop the money, then release the lease and report the cost."""
+        move_down = super().act
+        return self._then_release(hook, lambda: move_down(hook))
+
+    def resume(self, hook: SpacesHook, event: dict[str, Any], hardware: str | None) -> dict[str, Any]:
+        """Finish a deferred wait for the Space to come down, then release the lease and report the cost."""
+        finish = super().resume
+        return self._then_release(hook, lambda: finish(hook, event, hardware))
+
+    def _then_release(self, hook: SpacesHook, stop_the_money: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``stop_the_money``; on success release the lease and add the cost, else end the lease."""
         dag_id, run_id, _ = self._holder
         store = LeaseStore()
         lease = self._own_lease(store, dag_id, run_id)
 
         try:
-            result = super().act(hook)
+            # A deferral passes through: it is no failure, and the lease holds until the wait ends.
+            result = stop_the_money()
         except AirflowException:
             if lease is not None:
                 store.put(lease.ended_now())

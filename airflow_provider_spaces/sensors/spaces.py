@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_spaces._compat import AirflowFailException, AirflowSensorTimeout
+from airflow_provider_spaces._deferral import default_deferrable, defer_wait, wait_outcome
 from airflow_provider_spaces._tasks import hub_errors_fail_the_task
 from airflow_provider_spaces.hooks.spaces import SpacesHook
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage, space_url
-from airflow_provider_spaces.hub.validation import validate_flavor, validate_space_id, validate_stages
+from airflow_provider_spaces.hub.validation import (
+    validate_flag,
+    validate_flavor,
+    validate_space_id,
+    validate_stages,
+)
 from airflow_provider_spaces.hub.waiting import StageTracker, check_stage, describe_state, format_duration
 from airflow_provider_spaces.links.spaces import SpaceLink
 
@@ -44,6 +50,12 @@ class SpaceStageSensor(BaseSensorOperator):
     runtime only at debug level on the other pokes. In ``reschedule`` mode every poke runs afresh
     and cannot know what the previous one saw, so each writes one line.
 
+    Deferrable, the first poke is the only one the task makes: when it does not decide the wait,
+    the rest of ``timeout`` goes to a :class:`~airflow_provider_spaces.triggers.spaces.SpaceStageTrigger`
+    in Airflow's triggerer, which decides with the same rule, reads a Space that stays in one
+    stage less often (up to four poke intervals apart), and shares the token's call budget with
+    every other wait there. The task resumes with the same result or failure as in poke mode.
+
     :param space_id: the Space, ``namespace/name`` (templated).
     :param target_stages: the stages that end the wait (templated; default ``["RUNNING"]``).
     :param hardware: the flavor the Space must run on, e.g. ``a10g-large`` (templated); None accepts
@@ -51,6 +63,8 @@ class SpaceStageSensor(BaseSensorOperator):
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
     :param poke_interval: time between two pokes, in seconds or a ``timedelta`` (default 30 s).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 30 minutes).
+    :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` when None.
     :return: the runtime that reached the target, as a dict (XCom).
     """
 
@@ -67,9 +81,11 @@ class SpaceStageSensor(BaseSensorOperator):
         spaces_conn_id: str = SpacesHook.default_conn_name,
         poke_interval: float | timedelta = 30.0,
         timeout: float | timedelta = DEFAULT_SENSOR_TIMEOUT,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.space_id = space_id
         # Kept as a list, which Airflow renders item by item and serializes as the user wrote it.
         self.target_stages = (
@@ -85,8 +101,7 @@ class SpaceStageSensor(BaseSensorOperator):
         self._started: float | datetime = 0.0
 
     def execute(self, context: Context) -> Any:
-        """Check the arguments, then poke until the target, a dead end or the timeout."""
-        # A deferrable mode would hand the wait to a trigger from here, with the same checks.
+        """Check the arguments, then poke until the target, a dead end or the timeout (or defer)."""
         with hub_errors_fail_the_task():
             self._validate_arguments()
             self._hook = SpacesHook(self.spaces_conn_id)
@@ -104,7 +119,7 @@ class SpaceStageSensor(BaseSensorOperator):
         """Read the runtime once: done, not yet, or a failure that no wait can mend."""
         assert self._hook is not None, "poke runs only from execute"
         with hub_errors_fail_the_task():
-            runtime = self._hook.get_space_runtime(self.space_id)
+            runtime = self._hook.get_space_runtime(self.space_id, paced=True)
         self._last = runtime
 
         check = check_stage(runtime, target_stages=self._targets, hardware=self.hardware)
@@ -118,13 +133,33 @@ class SpaceStageSensor(BaseSensorOperator):
             raise AirflowFailException(check.message)
         if check.reached:
             return PokeReturnValue(is_done=True, xcom_value=runtime.to_dict())
+        if self.deferrable:
+            self._defer()
         return False
+
+    def _defer(self) -> None:
+        defer_wait(
+            self,
+            space_id=self.space_id,
+            spaces_conn_id=self.spaces_conn_id,
+            target_stages=sorted(self._targets),
+            hardware=self.hardware,
+            seconds_left=self.timeout - self._elapsed(),
+            poll_interval=float(self.poke_interval),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after a deferred wait: the runtime the trigger saw, or the failure poke mode has."""
+        with hub_errors_fail_the_task():
+            self._validate_arguments()
+            return wait_outcome(event, on_timeout=lambda outcome: AirflowSensorTimeout(outcome.message))
 
     def _validate_arguments(self) -> None:
         self.space_id = validate_space_id(self.space_id, argument="space_id")
         self._targets = validate_stages(self.target_stages, argument="target_stages")
         if self.hardware is not None:
             self.hardware = validate_flavor(self.hardware, argument="hardware")
+        self.deferrable = validate_flag(self.deferrable, argument="deferrable")
 
     def _start_time(self, context: Context) -> float | datetime:
         if not self.reschedule:

@@ -19,6 +19,7 @@ from airflow_provider_spaces.hooks.connection import (
 )
 from airflow_provider_spaces.hub import InvalidArgumentError
 from airflow_provider_spaces.hub.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from airflow_provider_spaces.hub.pacing import DEFAULT_QUOTA, DEFAULT_WINDOW_SECONDS
 from airflow_provider_spaces.hub.retry import RetryPolicy
 
 TOKEN = "hf_settings_test_token_5b0a9e"
@@ -171,6 +172,35 @@ def test_extras_set_timeouts_and_retries(extra, expected):
 
 
 @pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, (None, None)),
+        ({"rate_limit_quota": 2500, "rate_limit_window": 300}, (2500, 300.0)),
+        ({"rate_limit_quota": "500", "rate_limit_window": "60.5"}, (500, 60.5)),
+    ],
+    ids=["unset-keeps-the-free-quota", "a-pro-quota", "numeric-strings-from-a-uri"],
+)
+def test_extras_set_the_rate_limit_budget(extra, expected):
+    settings = settings_from_connection(connection(host="h.example", extra=extra))
+
+    assert (settings.rate_limit_quota, settings.rate_limit_window) == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"rate_limit_quota": 0}, "extra 'rate_limit_quota': must be a whole number, 1 or more, not 0"),
+        ({"rate_limit_quota": 99.5}, "extra 'rate_limit_quota': must be a whole number, 1 or more, not 99.5"),
+        ({"rate_limit_window": 0}, "extra 'rate_limit_window': must be a number of seconds, greater than 0"),
+    ],
+    ids=["no-calls-at-all", "fractional-quota", "empty-window"],
+)
+def test_a_rate_limit_that_allows_nothing_is_refused(extra, message):
+    with pytest.raises(InvalidConnectionError, match=re.escape(message)):
+        settings_from_connection(connection(host="h.example", extra=extra))
+
+
+@pytest.mark.parametrize(
     ("extra", "argument", "message"),
     [
         ({"read_timeout": 0}, "extra 'read_timeout'", "must be a number of seconds, greater than 0, not 0"),
@@ -250,4 +280,6 @@ def test_defaults_quoted_in_the_form_are_the_clients():
         "read_timeout": DEFAULT_READ_TIMEOUT,
         "max_retries": policy.max_attempts - 1,
         "max_retry_wait": policy.total_timeout,
+        "rate_limit_quota": DEFAULT_QUOTA,
+        "rate_limit_window": DEFAULT_WINDOW_SECONDS,
     }

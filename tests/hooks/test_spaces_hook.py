@@ -302,6 +302,35 @@ def test_hook_calls_take_the_clients_arguments(name):
     assert inspect.signature(getattr(SpacesHook, name)) == inspect.signature(getattr(SpacesClient, name))
 
 
+def test_clients_of_one_token_share_one_budget_planned_from_the_connection(airflow_connection):
+    extra = {"rate_limit_quota": 2500, "rate_limit_window": 300}
+    airflow_connection("pro_one", host="http://127.0.0.1:7006", password=TOKEN, extra=extra)
+    airflow_connection("pro_two", host="http://127.0.0.1:7006", password=TOKEN, extra=extra)
+    airflow_connection("other_token", host="http://127.0.0.1:7006", password=TOKEN + "2")
+
+    first, second = SpacesHook("pro_one").get_client(), SpacesHook("pro_two").get_client()
+
+    assert first.budget is second.budget
+    assert first.budget is not None
+    assert (first.budget.quota, first.budget.window_seconds) == (2500, 300)
+    assert SpacesHook("other_token").get_client().budget is not first.budget
+
+
+def test_the_async_client_reads_a_space_with_the_connections_settings(emulated_connection, hub_emulator):
+    hub_emulator.add_space("demo/app", hardware="t4-small")
+    hook = SpacesHook(emulated_connection(hub_emulator.write_token))
+
+    async def read() -> Any:
+        async with hook.aclient() as client:
+            return client.user_agent, await client.get_space_runtime("demo/app", paced=True)
+
+    user_agent, runtime = asyncio.run(read())
+
+    assert (runtime.stage, runtime.hardware) == ("RUNNING", "t4-small")
+    assert user_agent == USER_AGENT
+    assert hub_emulator.request_log("demo/app")[-1]["status"] == 200
+
+
 def test_hook_call_changes_the_space_on_the_hub(emulated_connection, hub_emulator):
     hub_emulator.add_space("demo/app", hardware="t4-small")
 

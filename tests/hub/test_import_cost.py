@@ -23,6 +23,7 @@ LIGHT_MODULES = [
     "airflow_provider_spaces.hub.retry",
     "airflow_provider_spaces.hub.auth",
     "airflow_provider_spaces.hub.protocol",
+    "airflow_provider_spaces.hub.pacing",
 ]
 
 
