@@ -127,8 +127,6 @@ class Matrix:
     def __init__(self, hub: HubEmulator, stack: AirflowStack) -> None:
         self.hub = hub
         self.stack = stack
-        # One reading of both clocks, to place Airflow's wall-clock times on the Hub's clock.
-        self._real0, self._hub0 = time.time(), hub.now()
 
     # -- the Hub -------------------------------------------------------------------------------
 
@@ -138,9 +136,25 @@ class Matrix:
         self.hub.add_space(SPACE_ID, hardware=FREE, build_seconds=BUILD_SECONDS, start_seconds=START_SECONDS)
 
     def on_hub_clock(self, moment: datetime | float) -> float:
-        """Return the Hub's time at a real moment (valid until the Hub's clock is moved)."""
+        """Return the Hub's time at a moment of Airflow's (wall) clock.
+
+        From the logged request nearest in time, which carries both clocks: the Hub's runs on a
+        monotonic clock, and this machine's wall clock was seen to jump by tens of seconds, so one
+        reading of both at the start would place later moments wrongly.
+        """
         real = moment.timestamp() if isinstance(moment, datetime) else moment
-        return self._hub0 + (real - self._real0) * SPEED
+        logged = self.hub.request_log()
+        if not logged:
+            return self.hub.now() + (real - time.time()) * SPEED
+        nearest = min(logged, key=lambda entry: abs(entry["real_time"] - real))
+        return float(nearest["emulated_time"]) + (real - float(nearest["real_time"])) * SPEED
+
+    def lease_on_hub_clock(self, run_id: str) -> tuple[float, float]:
+        """Return the window's planned end and the lease's expiry, on the Hub's clock."""
+        taken, expires = self.lease_times(run_id)
+        start = self.on_hub_clock(taken)
+        length = (expires - taken).total_seconds()
+        return start + (length - GRACE_SECONDS) * SPEED, start + length * SPEED
 
     def billed_gpu_minutes(self, since: float | None = None) -> float:
         """Return the GPU minutes billed, from ``since`` (the Hub's time) on when given."""
@@ -226,10 +240,10 @@ class Matrix:
     def close_run(self, row: Row, run_id: str) -> None:
         """Wait for a run the stack can finish, and score it from its end or its lease's expiry."""
         row.run_state, ended = self.finish(run_id)
-        _, expires = self.lease_times(run_id)
-        deadline = min(ended, expires)
-        row.deadline = "run end" if deadline == ended else "lease expiry"
-        row.billed_after = self.billed_gpu_minutes(since=self.on_hub_clock(deadline))
+        _, expires = self.lease_on_hub_clock(run_id)
+        end = self.on_hub_clock(ended)
+        row.deadline = "run end" if end <= expires else "lease expiry"
+        row.billed_after = self.billed_gpu_minutes(since=min(end, expires))
         row.gpu_minutes = self.billed_gpu_minutes()
         row.stopped_by = self.stopped_by()
         states = self.task_states(run_id)
@@ -343,27 +357,27 @@ def airflow_back_late(matrix: Matrix, row: Row) -> None:
     matrix.set_guard_paused(False)
     run_id = matrix.trigger(WORK_SECONDS)
     matrix.wait_until_working(run_id)
-    taken, expires = matrix.lease_times(run_id)
+    planned_end, deadline = matrix.lease_on_hub_clock(run_id)
     kill_airflow(matrix.stack, run_id)
 
-    # Down until the window's planned end (the lease's start plus its maximum duration).
-    window_end = taken.timestamp() + MAX_DURATION_SECONDS
-    time.sleep(max(0.0, window_end - time.time()))
+    # Down until the window's planned end (the lease's start plus its maximum duration), timed on
+    # the Hub's clock, which does not jump.
+    time.sleep(max(0.0, (planned_end - matrix.hub.now()) / SPEED))
     matrix.stack.start()
     matrix.stack.wait_ready()
-    back = time.time()
+    back = matrix.hub.now()
     row.notes.append(
-        f"Airflow back {back - window_end:.0f} s after the window's planned end "
-        f"({back - expires.timestamp():+.0f} s from the lease's expiry)"
+        f"Airflow back {(back - planned_end) / SPEED:.0f} real s after the window's planned end "
+        f"({(back - deadline) / SPEED:+.0f} s from the lease's expiry)"
     )
     row.run_state, _ = matrix.finish(run_id)
     wait_until_not_billing(matrix, timeout=60)
     matrix.set_guard_paused(True)
 
     row.deadline = "lease expiry"
-    row.billed_after = matrix.billed_gpu_minutes(since=matrix.on_hub_clock(expires))
+    row.billed_after = matrix.billed_gpu_minutes(since=deadline)
     row.gpu_minutes = matrix.billed_gpu_minutes()
-    row.notes.append(grace_note(matrix, matrix.on_hub_clock(window_end)))
+    row.notes.append(grace_note(matrix, planned_end))
     row.stopped_by = matrix.stopped_by()
     row.notes.append("tasks: " + ", ".join(f"{t} {s}" for t, s in matrix.task_states(run_id).items()))
     row.notes.extend(guard_reports(matrix.stack))
@@ -374,10 +388,8 @@ def airflow_gone(matrix: Matrix, row: Row) -> None:
     """All of Airflow is killed mid-work for good: only the failsafe sleep time can stop the bill."""
     run_id = matrix.trigger(WORK_SECONDS)
     matrix.wait_until_working(run_id)
-    taken, expires = matrix.lease_times(run_id)
+    window_end, deadline = matrix.lease_on_hub_clock(run_id)
     kill_airflow(matrix.stack, run_id)
-    deadline = matrix.on_hub_clock(expires)
-    window_end = matrix.on_hub_clock(taken.timestamp() + MAX_DURATION_SECONDS)
 
     # Nobody is left to act in real time: move the Hub's clock two hours past the lease's expiry.
     matrix.hub.advance(max(0.0, deadline - matrix.hub.now()) + 2 * 3600)
@@ -592,11 +604,18 @@ def main() -> int:
                 say(f"[{time.monotonic() - started:6.0f} s] {name} ...")
                 if scenario is not clean_run:
                     matrix.fresh_space()
+                skew = time.time() - time.monotonic()
                 try:
                     scenario(matrix, row)
                 except Exception as error:
                     # A scenario that breaks is reported as such; the others' figures still count.
                     row.error = f"{type(error).__name__}: {error}"[:500]
+                moved = time.time() - time.monotonic() - skew
+                if abs(moved) > 1.0:
+                    row.notes.append(
+                        f"this machine's wall clock (Airflow's) jumped {moved:+.0f} s during the scenario; "
+                        "its times are placed on the Hub's clock through the nearest logged request"
+                    )
                 say(f"           -> {row.run_state}, stopped by {row.stopped_by or '?'}")
         finally:
             stack.stop()
