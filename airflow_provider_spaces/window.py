@@ -123,7 +123,10 @@ def space_gpu_window(
     :param failsafe_sleep_time: the idle seconds after which the Space sleeps on the GPU, should
         nothing put it back; None (default) uses ``max_duration + grace``, so that an idle GPU
         stops costing money about when the lease expires even without a guard. Note that the Hub
-        counts idleness from the last visit: work that keeps calling the Space keeps it awake.
+        counts idleness from the last visit, and at the earliest from the GPU's start: the Space
+        falls asleep after the lease's expiry by about the GPU's build and start, and work that
+        keeps calling the Space keeps it awake. A guard interval shorter than the build keeps the
+        guard the first to act.
     :param poll_interval: time between two reads of the Space (default 30 s).
     :param gpu_timeout: longest wait for the GPU to come up (default 30 minutes).
     :param downgrade_timeout: longest wait for the Space to arrive back (default 15 minutes).
