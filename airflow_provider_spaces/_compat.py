@@ -91,6 +91,20 @@ except ImportError:
         await sync_to_async(mask_secret)(secret, name)
 
 
+def variable_keys(prefix: str) -> list[str] | None:
+    """Return the keys of the Airflow Variables stored under ``prefix``, or None when unsupported.
+
+    Listing Variables from a task arrived in the Task SDK after 3.1; there, callers keep their own
+    index of the keys they wrote.
+    """
+    from airflow.sdk import Variable
+
+    keys = getattr(Variable, "keys", None)
+    if keys is None:
+        return None
+    return [str(key) for key in keys(prefix=prefix)]
+
+
 def find_connection(conn_id: str) -> Connection | None:
     """Return the Airflow connection ``conn_id``, or None when no backend defines it."""
     try:

@@ -127,19 +127,31 @@ class AirflowStack:
         return self.home / f"{component}.out"
 
     def start(self, component: str | None = None) -> None:
-        """Start one component, or every configured one that is not running."""
+        """Start one component, or every configured one that is not running (the api-server first)."""
         names = [component] if component else list(self.components)
-        env = self.environment()
+        if component is None and "api-server" in names:
+            # Tasks report to the api-server from their first moment: on a loaded machine it can
+            # take half a minute to answer, and a scheduler started beside it would see its first
+            # tasks fail on refused connections.
+            self._launch("api-server")
+            self.wait_ready()
         for name in names:
-            if name in self._procs and self._procs[name].poll() is None:
-                continue
-            out = self.log_path(name).open("ab")
-            # A session of its own, so that stopping a component also stops its children
-            # (the LocalExecutor's workers are children of the scheduler).
-            self._procs[name] = subprocess.Popen(
-                self._command(name), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-            out.close()
+            self._launch(name)
+
+    def _launch(self, name: str) -> None:
+        if name in self._procs and self._procs[name].poll() is None:
+            return
+        out = self.log_path(name).open("ab")
+        # A session of its own, so that stopping a component also stops its children
+        # (the LocalExecutor's workers are children of the scheduler).
+        self._procs[name] = subprocess.Popen(
+            self._command(name),
+            env=self.environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
 
     def signal(self, component: str, sig: int) -> None:
         proc = self._procs.get(component)

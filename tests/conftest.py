@@ -26,6 +26,8 @@ Fixtures for tests of the tasks against the emulated Hub:
   with the default connection ``huggingface_default`` pointing at it with its write token.
 - ``writes``: the requests that could change something, as (method, last path part).
 - ``billed_now``: whether a Space's ledger bills the present moment.
+- ``stored_leases``: the leases in the session's Airflow Variables, read and seeded directly
+  in the database (the tasks reach them through the Task SDK); cleared before and after a test.
 """
 
 # The network guard below must run before any other import; the imports after it are on purpose.
@@ -228,6 +230,71 @@ def billed_now(emulated_hub: HubEmulator) -> Callable[[str], bool]:
         return bool(emulated_hub.ledger(space_id)["intervals"][-1]["billed"])
 
     return billed
+
+
+# --- Leases in Airflow Variables ------------------------------------------------------------------
+
+
+class StoredLeases:
+    """The lease Variables of the session's database, read and written without a running task."""
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        """Return every lease by Space id."""
+        from airflow_provider_spaces.leases import LEASE_PREFIX
+
+        return {
+            key[len(LEASE_PREFIX) :]: json.loads(value)
+            for key, value in self._rows()
+            if key.startswith(LEASE_PREFIX)
+        }
+
+    def index(self) -> list[str]:
+        """Return the Spaces in the lease index."""
+        from airflow_provider_spaces.leases import INDEX_KEY
+
+        return next((json.loads(value) for key, value in self._rows() if key == INDEX_KEY), [])
+
+    def seed(self, lease: Any) -> None:
+        """Store ``lease`` (a :class:`~airflow_provider_spaces.leases.Lease`) and index it, as a window would."""
+        from airflow.models.variable import Variable
+        from airflow.utils.session import create_session
+        from sqlalchemy import delete
+
+        from airflow_provider_spaces.leases import INDEX_KEY, lease_key
+
+        index = sorted({*self.index(), lease.space_id})
+        with create_session() as session:
+            session.execute(delete(Variable).where(Variable.key == INDEX_KEY))
+            session.add(Variable(key=lease_key(lease.space_id), val=json.dumps(lease.to_dict())))
+            session.add(Variable(key=INDEX_KEY, val=json.dumps(index)))
+
+    def clear(self) -> None:
+        """Delete every lease and the index."""
+        from airflow.models.variable import Variable
+        from airflow.utils.session import create_session
+        from sqlalchemy import delete
+
+        with create_session() as session:
+            session.execute(delete(Variable).where(Variable.key.like("spaces\\_lease%", escape="\\")))
+
+    @staticmethod
+    def _rows() -> list[tuple[str, str]]:
+        from airflow.models.variable import Variable
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            rows = session.scalars(select(Variable).where(Variable.key.like("spaces\\_lease%", escape="\\")))
+            return [(row.key, row.get_val()) for row in rows]
+
+
+@pytest.fixture
+def stored_leases(airflow_db: Path) -> Iterator[StoredLeases]:
+    """Return the session's lease Variables, cleared before and after the test."""
+    leases = StoredLeases()
+    leases.clear()
+    yield leases
+    leases.clear()
 
 
 # --- Running a DAG -------------------------------------------------------------------------------

@@ -133,6 +133,21 @@ class HubMiddleware:
         if problem is not None:
             response = _error_response(problem, quota)
             await response(scope, receive, _adding_headers(send, extra, status_box))
+        elif hub.take_http_fault("drop", space_id, method, after_acting=True) is not None:
+            # The Hub does the work; the answer is lost on its way back.
+            scope["emulator"] = Context(request_id, caller, body)
+            await self.api(scope, receive, _discarding(status_box))
+            # The status the Hub meant to send: what it did, which the client never learns.
+            entry["fault"], entry["status"] = "drop", status_box[0] if status_box else None
+            log.info(
+                "Dropping the answer to %s %s after acting on it, as scripted (request %s)",
+                method,
+                scope["path"],
+                request_id,
+            )
+            await _drop(send)
+            hub.record(entry)
+            return
         else:
             scope["emulator"] = Context(request_id, caller, body)
             quota_headers = [(k.lower().encode(), v.encode()) for k, v in quota.headers().items()]
@@ -429,6 +444,16 @@ def _adding_headers(send: Send, extra: list[tuple[bytes, bytes]], status_box: li
         await send(message)
 
     return wrapped
+
+
+def _discarding(status_box: list[int]) -> Send:
+    """Return a ``send`` that keeps the status of an answer and throws the answer away."""
+
+    async def discard(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status_box.append(message["status"])
+
+    return discard
 
 
 def _error_response(problem: HubProblem, quota: QuotaState | None) -> Response:

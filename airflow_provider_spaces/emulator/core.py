@@ -368,10 +368,21 @@ class EmulatedHub:
             remaining = max(0, self.quota - window.used)
             return QuotaState(self.quota, self.quota_window, remaining, reset, window.used > self.quota)
 
-    def take_http_fault(self, kind: str, space_id: str | None, method: str) -> Fault | None:
-        """Use up one HTTP fault of ``kind`` that applies to this request, if any."""
+    def take_http_fault(
+        self, kind: str, space_id: str | None, method: str, *, after_acting: bool = False
+    ) -> Fault | None:
+        """Use up one HTTP fault of ``kind`` that applies to this request, if any.
+
+        ``after_acting`` picks, among ``drop`` faults, those that strike once the Hub has acted.
+        """
+
+        def matches(fault: Fault) -> bool:
+            return (
+                fault.applies_to(space_id, method) and bool(fault.options.get("after_acting")) == after_acting
+            )
+
         with self.lock:
-            return self.faults.take(kind, self.clock.now(), lambda f: f.applies_to(space_id, method))
+            return self.faults.take(kind, self.clock.now(), matches)
 
     def record(self, entry: dict[str, Any]) -> None:
         """Append one request to the log."""

@@ -27,7 +27,10 @@ a whole number of 1 or more, ``seconds`` and ``after_seconds`` finite.
 ``slow`` delays in real seconds (it is about client timeouts, which run on real time); windows given
 with ``seconds`` are emulated time. ``drop`` sends the status line, the headers and the first bytes
 of the body and then closes the connection: the ASGI server offers no way to reset a connection
-before any byte, so clients see a response cut short rather than a refused connection.
+before any byte, so clients see a response cut short rather than a refused connection. By default
+the Hub has not acted on a dropped request; with ``after_acting=True`` it has (the hardware is
+requested, the Space paused, ...) and only its answer is lost, which is what a client cannot tell
+apart and must survive.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ FAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "server_error": {"status": 503, "message": "Service temporarily unavailable (emulated)", "method": None},
     "rate_limit": {"retry_after": 30, "headers": "both", "method": None},
     "slow": {"delay": 1.0, "method": None},
-    "drop": {"method": None},
+    "drop": {"method": None, "after_acting": False},
     "refuse": {"action": None, "flavor": None, "status": 403, "code": None, "message": None},
 }
 ACTIONS = frozenset(

@@ -20,6 +20,7 @@ Importing this module is cheap: the Hub client, and ``requests`` with it, load o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,15 @@ from airflow_provider_spaces._deferral import default_deferrable, defer_wait, wa
 from airflow_provider_spaces._tasks import hub_errors_fail_the_task, mask_values, optional_sleep_time
 from airflow_provider_spaces.hooks.spaces import SpacesHook, wait_timeout_error
 from airflow_provider_spaces.hub.catalog import FREE_FLAVOR, is_paid_flavor
-from airflow_provider_spaces.hub.errors import HubError, InvalidArgumentError, NotFoundError
+from airflow_provider_spaces.hub.costs import PriceList
+from airflow_provider_spaces.hub.errors import (
+    HubError,
+    InvalidArgumentError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    SpaceWaitTimeout,
+)
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage, space_url
 from airflow_provider_spaces.hub.validation import (
     validate_flag,
@@ -52,6 +61,7 @@ if TYPE_CHECKING:
     from airflow_provider_spaces.triggers.spaces import SpaceStageEvent
 
 __all__ = [
+    "DEFAULT_DOWNGRADE_RETRY",
     "DEFAULT_DOWNGRADE_TIMEOUT",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_TIMEOUT",
@@ -68,6 +78,10 @@ __all__ = [
 # A GPU build with a large image takes minutes; half an hour leaves room without hiding a stall.
 DEFAULT_TIMEOUT = 30 * 60.0
 DEFAULT_DOWNGRADE_TIMEOUT = 15 * 60.0
+# On top of the client's own retries (two minutes at most per call): a Hub outage of a few minutes
+# must not leave a GPU running, and a longer one is for a person and Airflow's retries to handle.
+DEFAULT_DOWNGRADE_RETRY = 10 * 60.0
+_LONGEST_ROUND_PAUSE = 60.0
 # Two reads a minute per Space: twenty waiting Spaces stay well inside a free token's quota of
 # 1,000 calls per five minutes.
 DEFAULT_POLL_INTERVAL = 30.0
@@ -348,16 +362,24 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
     default waits until the Space runs there. When the downgrade is refused or does not arrive,
     it looks at the Space again: if it costs nothing any more (paused, failed, ...), the task
     succeeds with a warning; otherwise it pauses the Space, which stops the bill on any hardware.
-    Only when the Space may still be costing money does the task fail, loudly, and Airflow's
-    retries (set some on a teardown) may try again.
+
+    It keeps trying through passing trouble: when the Hub answers the downgrade, the wait or the
+    pause with rate limits, server errors or lost connections beyond the client's own retries, the
+    task sends the same step again, pausing between rounds, for up to ``retry_for``. Only when the
+    Space may still be costing money does the task fail, loudly: the message names the Space, the
+    flavor that may be billing, its price per hour and what to do by hand. Airflow's retries (set
+    some on a teardown) may then try again.
 
     :param space_id: the Space, ``namespace/name`` (templated).
     :param hardware: the flavor to go back to (templated; default ``cpu-basic``, which is free).
     :param fallback_to_pause: pause the Space when the downgrade fails and it may still cost money
         (default). Without it, such a failure fails the task.
+    :param retry_for: how long each step (the downgrade, then the pause) is tried again after
+        passing Hub errors, in seconds or a ``timedelta`` (default 10 minutes).
     :param wait_for_running: wait until the Space runs on ``hardware`` (default).
     :param timeout: longest wait, in seconds or a ``timedelta`` (default 15 minutes).
-    :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s).
+    :param poll_interval: time between two reads, in seconds or a ``timedelta`` (default 30 s); the
+        first pause between two rounds after a passing error, doubling up to a minute.
     :param deferrable: wait in Airflow's triggerer instead of a worker slot; Airflow's
         ``[operators] default_deferrable`` when None.
     :param spaces_conn_id: the Airflow connection to the Hub (type ``huggingface_spaces``).
@@ -372,30 +394,88 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
         space_id: str,
         hardware: str = FREE_FLAVOR,
         fallback_to_pause: bool = True,
+        retry_for: Seconds = DEFAULT_DOWNGRADE_RETRY,
         timeout: Seconds = DEFAULT_DOWNGRADE_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(space_id=space_id, timeout=timeout, **kwargs)
         self.hardware = hardware
         self.fallback_to_pause = fallback_to_pause
+        self.retry_for = retry_for
+        self._retry_seconds = 0.0
+        self._wait_deadline = 0.0
+        # Prices for the failure message: the built-in table, unless a subclass read the Hub's.
+        self.prices: PriceList | None = None
+
+    # The clock and the pause between rounds; tests replace them to check the bounds.
+    _monotonic = staticmethod(time.monotonic)
+    _sleep = staticmethod(time.sleep)
 
     def validate_arguments(self) -> None:
-        """Check the Space id, the flavor, the fallback flag and the wait's bounds."""
+        """Check the Space id, the flavor, the fallback flag, the retry bound and the wait's bounds."""
         super().validate_arguments()
         self.hardware = validate_flavor(self.hardware, argument="hardware")
         self.fallback_to_pause = validate_flag(self.fallback_to_pause, argument="fallback_to_pause")
+        self._retry_seconds = validate_seconds(self.retry_for, argument="retry_for")
 
     def act(self, hook: SpacesHook) -> dict[str, Any]:
         """Move down unless already there; on failure, make sure the money stops."""
+        # One deadline for the whole wait, however many rounds passing errors cost.
+        self._wait_deadline = self._monotonic() + self._timeout_seconds
         runtime = self.read_or_none(hook)
         if runtime is not None and self._already_down(runtime):
             return runtime.to_dict()
 
+        first = runtime
         try:
-            runtime = self._move_down(hook, runtime)
+            runtime = self._keep_trying(
+                f"moving it to {self.hardware}",
+                lambda again: self._down_round(hook, self.read_or_none(hook) if again else first),
+            )
         except HubError as error:
             runtime = self._stop_the_money(hook, error)
         return runtime.to_dict()
+
+    def _down_round(self, hook: SpacesHook, runtime: SpaceRuntime | None) -> SpaceRuntime:
+        if runtime is not None and self._already_down(runtime):
+            return runtime
+        return self._move_down(hook, runtime)
+
+    def _keep_trying(self, step: str, attempt: Callable[[bool], SpaceRuntime]) -> SpaceRuntime:
+        """Run ``attempt`` until it succeeds, fails for good, or passing errors outlast ``retry_for``.
+
+        ``attempt`` gets whether it runs again after a failed round. A wait that timed out is not a
+        passing error here: the Space did not move, and the caller's fallback should act now.
+        """
+        deadline = self._monotonic() + self._retry_seconds
+        rounds = 1
+        while True:
+            try:
+                return attempt(rounds > 1)
+            except SpaceWaitTimeout:
+                raise
+            except HubError as error:
+                left = deadline - self._monotonic()
+                if error.is_final or left <= 0:
+                    raise
+                pause = min(self._round_pause(error, rounds), left)
+                self.log.warning(
+                    "Space %s: %s failed for a passing reason (round %d; trying again in %.1f s, for "
+                    "%.0f s more at most): %s",
+                    self.space_id,
+                    step,
+                    rounds,
+                    pause,
+                    left,
+                    error,
+                )
+                self._sleep(pause)
+                rounds += 1
+
+    def _round_pause(self, error: HubError, rounds: int) -> float:
+        asked = error.retry_after if isinstance(error, (RateLimitedError, ServerError)) else None
+        backoff = min(self._poll_seconds * 2.0 ** (rounds - 1), _LONGEST_ROUND_PAUSE)
+        return max(float(asked or 0.0), backoff)
 
     def resume(self, hook: SpacesHook, event: dict[str, Any], hardware: str | None) -> dict[str, Any]:
         """Return the runtime of a deferred wait; when the Space did not come down, stop the money."""
@@ -443,6 +523,9 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
             # It comes back on the new flavor whenever it starts again; down is where it is.
             self.log.info("Space %s is %s with %s requested", self.space_id, runtime.stage, self.hardware)
             return runtime
+        # A round after a passing error waits only for what is left of the whole wait.
+        # (At least a moment: the wait then reads once more and times out, naming the last stage.)
+        self._timeout_seconds = max(0.001, self._wait_deadline - self._monotonic())
         return self.wait_until_running(hook, runtime, self.hardware, leaving=leaving)
 
     def _stop_the_money(self, hook: SpacesHook, error: HubError) -> SpaceRuntime:
@@ -459,7 +542,7 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
 
         self.log.warning("Space %s: pausing it instead, so that it stops costing money", self.space_id)
         try:
-            paused = hook.pause_space(self.space_id)
+            paused = self._keep_trying("pausing it", lambda _again: hook.pause_space(self.space_id))
         except HubError as pause_error:
             raise self._may_still_cost(latest, error, pause_error) from pause_error
         self.log.warning(
@@ -477,8 +560,16 @@ class SpaceHardwareDowngradeOperator(_WaitingOperator):
         message = f"Space {self.space_id} may still cost money ({where}): moving it to {self.hardware} failed ({error})"
         if pause_error is not None:
             message += f", and pausing it failed too ({pause_error})"
-        url = self.space_url or "its page on the Hub"
-        return AirflowException(f"{message}. Check it now: {url}")
+        flavor = _billing_flavor(latest)
+        if flavor is not None:
+            price = (self.prices or PriceList()).price(flavor)
+            message += f". {flavor} costs {price.describe()}"
+        page = f"{self.space_url}/settings" if self.space_url else "on the Hub"
+        return AirflowException(
+            f"{message}. Stop it by hand now: pause it, or move it to {self.hardware}, on its settings "
+            f"page ({page}), or send POST /api/spaces/{self.space_id}/pause to the Hub with a write "
+            "token; then find out why the Hub refused"
+        )
 
 
 class SpacePauseOperator(_SpaceOperator):
@@ -845,6 +936,16 @@ class SpaceDuplicateOperator(_WaitingOperator, _SecretValuesOperator):
 
 
 # -- helpers shared by several operators -----------------------------------------------------------
+
+
+def _billing_flavor(runtime: SpaceRuntime | None) -> str | None:
+    """Return the paid flavor a Space runs on or is about to, or None when it shows none."""
+    if runtime is None:
+        return None
+    for flavor in (runtime.hardware, runtime.requested_hardware):
+        if flavor is not None and is_paid_flavor(str(flavor)):
+            return str(flavor)
+    return None
 
 
 def _stays_down(runtime: SpaceRuntime) -> bool:

@@ -120,10 +120,12 @@ def test_the_training_window_waits_in_the_triggerer_and_gives_the_gpu_back(stack
     tasks = stack.task_instances(DAG_ID, run_id)
     assert state == "success", failure_report(stack, run_id, tasks)
     assert {task: ti["state"] for task, ti in tasks.items()} == {
+        "take_gpu_lease": "success",
         "upgrade": "success",
         "wait_for_gpu": "success",
         "train": "success",
         "downgrade": "success",
+        "window_closed": "success",
         "publish": "success",
     }
     runtime = hub.runtime(SPACE)

@@ -63,7 +63,7 @@ def test_every_example_dag_loads_without_errors_lookups_or_network(parse_time_gu
     assert bag.import_errors == {}
     assert parse_time_guard == []
     assert {Path(dag.fileloc).name for dag in bag.dags.values()} == {path.name for path in files}
-    assert "gpu_training_window" in bag.dags
+    assert {"gpu_training_window", "space_guard"} <= set(bag.dags)
 
 
 def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing_teardown(parse_time_guard):
@@ -72,11 +72,15 @@ def test_the_training_window_is_a_nightly_window_in_its_time_zone_with_a_failing
 
     assert dag.schedule == "0 1 * * *"
     assert dag.timezone == pendulum.timezone("Europe/Paris")
-    assert dag.get_task("upgrade").is_setup
+    assert dag.get_task("take_gpu_lease").is_setup and dag.get_task("upgrade").is_setup
     downgrade = dag.get_task("downgrade")
     assert downgrade.is_teardown and downgrade.on_failure_fail_dagrun
-    assert dag.get_task("upgrade").sleep_time == 3600
+    # The failsafe sleep time is the lease's length: two hours of window and a quarter of grace.
+    assert dag.get_task("upgrade").sleep_time == 2 * 3600 + 15 * 60
     assert dag.get_task("wait_for_gpu").hardware == "a10g-large"
+    assert set(dag.get_task("publish").upstream_task_ids) == {"train", "downgrade"}
+    # Nothing after the closing teardown, which must stay among the tasks that judge the run.
+    assert dag.get_task("window_closed").downstream_task_ids == set()
 
 
 def test_the_cost_schedule_maps_one_task_per_space_within_a_budget(parse_time_guard):
@@ -109,3 +113,12 @@ def test_the_ready_pipeline_gates_the_work_on_a_rescheduling_sensor(parse_time_g
     sensor = dag.get_task("wait_until_ready")
     assert (sensor.mode, sensor.hardware) == ("reschedule", "t4-small")
     assert dag.get_task("use_the_space").upstream_task_ids == {"wait_until_ready"}
+
+
+def test_the_guard_runs_every_five_minutes_on_the_demo_space_and_downgrades(parse_time_guard):
+    bag = _dagbag_class()(dag_folder=str(EXAMPLES / "space_guard.py"))
+    dag = bag.dags["space_guard"]
+    guard = dag.get_task("guard")
+
+    assert dag.max_active_runs == 1 and not dag.catchup
+    assert (guard.spaces, guard.policy, guard.is_dry_run) == (["demo/gpu-trainer"], "downgrade", False)

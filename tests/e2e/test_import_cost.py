@@ -19,8 +19,13 @@ OURS_HEAVY = ("airflow_provider_spaces.hub.client", "airflow_provider_spaces.emu
 STEPS = {
     "provider": (
         "import airflow_provider_spaces.operators.spaces\n"
+        "import airflow_provider_spaces.operators.window\n"
+        "import airflow_provider_spaces.operators.guard\n"
         "import airflow_provider_spaces.sensors.spaces\n"
-        "import airflow_provider_spaces.links.spaces"
+        "import airflow_provider_spaces.links.spaces\n"
+        "import airflow_provider_spaces.leases\n"
+        "import airflow_provider_spaces.window\n"
+        "import airflow_provider_spaces.guard"
     ),
     "dag_files": (
         "import importlib.util, pathlib\n"
@@ -29,6 +34,13 @@ STEPS = {
         "    module = importlib.util.module_from_spec(spec)\n"
         "    spec.loader.exec_module(module)\n"
         "    assert module.dag.dag_id == path.stem"
+    ),
+    "guard_file": (
+        "import importlib.util\n"
+        "spec = importlib.util.spec_from_file_location('guard', 'dags_examples/space_guard.py')\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "assert module.dag.dag_id == 'space_guard'"
     ),
     "client": "import airflow_provider_spaces.hub.client",
 }
@@ -68,13 +80,17 @@ def heavy(modules: list[str]) -> list[str]:
     ]
 
 
-def test_operators_sensor_and_link_add_no_http_stack_client_or_emulator(added):
-    assert "airflow_provider_spaces.operators.spaces" in added["provider"]
+def test_operators_sensor_link_window_and_guard_add_no_http_stack_client_or_emulator(added):
+    assert "airflow_provider_spaces.guard" in added["provider"]
     assert heavy(added["provider"]) == []
 
 
 def test_parsing_the_example_dags_adds_no_http_stack_client_or_emulator(added):
     assert heavy(added["dag_files"]) == []
+
+
+def test_parsing_the_guard_dag_adds_no_http_stack_client_or_emulator(added):
+    assert heavy(added["guard_file"]) == []
 
 
 def test_the_checker_sees_the_client_when_it_is_loaded(added):

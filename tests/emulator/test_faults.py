@@ -187,6 +187,20 @@ def test_a_dropped_connection_gives_no_complete_response(two: HubEmulator, api: 
     assert (dropped["fault"], dropped["status"]) == ("drop", None)
 
 
+def test_a_drop_after_acting_loses_the_answer_of_a_request_the_hub_carried_out(
+    two: HubEmulator, api: Any
+) -> None:
+    two.add_fault("drop", space_id=SPACE, method="POST", after_acting=True, count=1)
+
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        _upgrade(api, flavor="t4-small")
+
+    assert two.runtime(SPACE)["hardware"]["requested"] == "t4-small"
+    dropped = two.request_log()[-1]
+    assert (dropped["fault"], dropped["status"]) == ("drop", 200)
+    assert api.runtime(SPACE)["hardware"]["requested"] == "t4-small"
+
+
 def test_a_refused_downgrade_replays_a_hub_that_blocks_the_teardown(two: HubEmulator, api: Any) -> None:
     two.add_space("demo/gpu", hardware="a10g-large", **TIMINGS)
     two.add_fault("refuse", action="hardware", flavor="cpu-basic", count=2)

@@ -19,6 +19,7 @@ LIGHT_MODULES = [
     "airflow_provider_spaces.hub.validation",
     "airflow_provider_spaces.hub.waiting",
     "airflow_provider_spaces.hub.catalog",
+    "airflow_provider_spaces.hub.costs",
     "airflow_provider_spaces.hub.retry",
     "airflow_provider_spaces.hub.auth",
     "airflow_provider_spaces.hub.protocol",

@@ -21,6 +21,7 @@ from airflow_provider_spaces.operators.spaces import (
     SpaceHardwareUpgradeOperator,
     SpaceRestartOperator,
 )
+from airflow_provider_spaces.operators.window import SpaceLeaseOperator, SpaceWindowDowngradeOperator
 from airflow_provider_spaces.triggers.spaces import DeferredWaitError
 
 SPACE = "demo/app"
@@ -201,3 +202,28 @@ def test_deferrable_defaults_to_airflows_default_deferrable(monkeypatch):
 
     assert SpaceRestartOperator(task_id="restart", space_id=SPACE).deferrable is True
     assert SpaceRestartOperator(task_id="restart", space_id=SPACE, deferrable=False).deferrable is False
+
+
+def test_a_deferred_window_downgrade_releases_its_lease_and_reports_the_cost(
+    emulated_hub, run_dag, stored_leases
+):
+    emulated_hub.add_space(SPACE, hardware="cpu-basic", build_seconds=60)
+    with DAG("deferred_window_downgrade", schedule=None, start_date=START) as dag:
+        take = SpaceLeaseOperator(task_id="take", space_id=SPACE, hardware=GPU, max_duration=3600)
+        upgrade = SpaceHardwareUpgradeOperator(
+            task_id="upgrade", space_id=SPACE, hardware=GPU, poll_interval=0.05
+        )
+        downgrade = SpaceWindowDowngradeOperator(
+            task_id="downgrade", space_id=SPACE, poll_interval=0.05, deferrable=True
+        )
+        take >> upgrade >> downgrade
+
+    result = run_dag(dag)
+
+    task = result.tasks["downgrade"]
+    assert (result.state, task.state) == ("success", "success")
+    assert DEFERRING in task.log
+    assert task.xcom["return_value"]["lease_released"] is True
+    assert task.xcom["return_value"]["cost"]["hardware"] == GPU
+    assert "window cost: " in task.log
+    assert stored_leases.all() == {}

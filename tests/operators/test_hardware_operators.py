@@ -230,11 +230,13 @@ def test_downgrade_sends_nothing_when_cpu_basic_is_already_there(emulated_hub, s
     assert writes() == []
 
 
-def test_downgrade_falls_back_to_pausing_when_the_hub_refuses_it(
+def test_downgrade_falls_back_to_pausing_when_the_hub_refuses_it_for_a_quota(
     emulated_hub, airflow_logs, writes, billed_now
 ):
     emulated_hub.add_space(SPACE, hardware=GPU)
-    emulated_hub.add_fault("refuse", space_id=SPACE, action="hardware", flavor="cpu-basic", status=403)
+    emulated_hub.add_fault(
+        "refuse", space_id=SPACE, action="hardware", flavor="cpu-basic", status=403, code="QuotaExceeded"
+    )
 
     result = run(downgrade())
 
@@ -305,3 +307,65 @@ def test_downgrade_without_the_pause_fallback_fails_loudly_when_refused(emulated
         run(downgrade(fallback_to_pause=False))
 
     assert writes() == [("POST", "hardware")]
+
+
+# -- a downgrade that keeps trying -----------------------------------------------------------------
+
+
+@pytest.fixture
+def no_client_retries(emulated_hub, airflow_connection):
+    """Let every Hub error reach the task at once, without the client's own retries."""
+    airflow_connection(
+        "huggingface_default",
+        host=emulated_hub.url,
+        password=emulated_hub.write_token,
+        extra={"max_retries": 0},
+    )
+
+
+@pytest.mark.parametrize("status", [503, 429], ids=["server-errors", "rate-limited"])
+def test_downgrade_keeps_trying_through_a_burst_of_passing_errors_and_arrives(
+    emulated_hub, no_client_retries, airflow_logs, writes, billed_now, status
+):
+    emulated_hub.add_space(SPACE, hardware=GPU)
+    emulated_hub.add_fault(
+        "refuse", space_id=SPACE, action="hardware", flavor="cpu-basic", status=status, count=4
+    )
+
+    result = run(downgrade())
+
+    assert (result["stage"], result["hardware"]) == ("RUNNING", "cpu-basic")
+    assert writes() == [("POST", "hardware")] * 5
+    assert not billed_now(SPACE)
+    assert "moving it to cpu-basic failed for a passing reason (round 4;" in airflow_logs.text
+
+
+def test_downgrade_gives_up_on_passing_errors_after_retry_for_and_pauses(
+    emulated_hub, no_client_retries, writes, billed_now
+):
+    emulated_hub.add_space(SPACE, hardware=GPU)
+    emulated_hub.add_fault("refuse", space_id=SPACE, action="hardware", flavor="cpu-basic", status=503)
+
+    result = run(downgrade(retry_for=0.3))
+
+    assert result["stage"] == "PAUSED"
+    downgrades = [write for write in writes() if write == ("POST", "hardware")]
+    assert 2 <= len(downgrades) < 10  # rounds of 0.05, 0.1, 0.2 s fit in 0.3 s
+    assert writes()[-1] == ("POST", "pause")
+    assert not billed_now(SPACE)
+
+
+def test_a_downgrade_that_fails_loudly_names_the_price_and_what_to_do_by_hand(
+    emulated_hub, no_client_retries
+):
+    emulated_hub.add_space(SPACE, hardware=GPU)
+    emulated_hub.add_fault("refuse", space_id=SPACE, action="hardware", status=403, code="QuotaExceeded")
+    emulated_hub.add_fault("refuse", space_id=SPACE, action="pause", status=503)
+
+    with pytest.raises(AirflowException) as caught:
+        run(downgrade(retry_for=0.2))
+
+    message = str(caught.value)
+    assert "a10g-large costs $1.50 per hour (the built-in table)" in message
+    assert f"on its settings page ({emulated_hub.url}/spaces/{SPACE}/settings)" in message
+    assert f"POST /api/spaces/{SPACE}/pause" in message
