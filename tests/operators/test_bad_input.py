@@ -7,7 +7,6 @@ with the bad value and runs it against the emulated Hub, whose request log must 
 from __future__ import annotations
 
 import datetime
-
 from collections.abc import Callable
 from typing import Any
 

@@ -3,7 +3,6 @@ failing at once on a dead end with the Hub's words, and timeout and soft_fail as
 
 from __future__ import annotations
 
-
 import datetime
 import threading
 import time
