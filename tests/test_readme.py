@@ -64,9 +64,16 @@ def test_the_dag_snippets_load_into_a_dagbag(tmp_path):
     assert {Path(dag.fileloc).name for dag in bag.dags.values()} == {
         f"readme_dag_{position}.py" for position in range(len(DAG_FILES))
     }
-    assert {"demo_app_evening", "demo_app_morning", "demo_app_night_cpu", "fleet_sleep_times"} <= set(
-        bag.dags
-    )
+    assert {
+        "demo_app_evening",
+        "demo_app_morning",
+        "demo_app_night_cpu",
+        "fleet_sleep_times",
+        "my_training_window",
+    } <= set(bag.dags)
+    window = bag.dags["my_training_window"]
+    assert window.get_task("downgrade").is_teardown
+    assert window.get_task("publish").upstream_task_ids >= {"train", "downgrade"}
 
 
 def test_the_operator_snippets_build_tasks_in_a_dag_in_the_readmes_order():

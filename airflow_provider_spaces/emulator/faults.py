@@ -230,6 +230,7 @@ _OPTION_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "retry_after": _whole_seconds_up_to(MAX_RETRY_AFTER),
     "headers": _headers_style,
     "refuse": _flag,
+    "after_acting": _flag,
     "stage": _checked_later,
     "action": _checked_later,
     "status": _checked_later,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_spaces.emulator.faults import FaultError
+from airflow_provider_spaces.emulator.faults import FAULT_OPTIONS, FaultError
 from airflow_provider_spaces.emulator.server import HubEmulator
 
 SPACE = "demo/app"
@@ -386,3 +386,17 @@ def test_a_rate_limit_without_retry_after_still_waits_for_the_window(
     assert answer.status_code == 429
     assert "Retry-After" not in answer.headers
     assert answer.headers["RateLimit"].startswith('"api";r=0;t=')
+
+
+@pytest.mark.parametrize("kind", sorted(FAULT_OPTIONS), ids=sorted(FAULT_OPTIONS))
+def test_every_fault_kind_can_be_added_with_its_default_options(two: HubEmulator, kind: str) -> None:
+    # A kind whose options lack a check would refuse even its own defaults.
+    fault = two.add_fault(kind, space_id="demo/app", **_filled(FAULT_OPTIONS[kind]))
+
+    assert fault["kind"] == kind
+
+
+def _filled(defaults: dict[str, Any]) -> dict[str, Any]:
+    """Return the defaults with a value of the right type where the default is None."""
+    values = {"flavor": "a10g-large", "action": "hardware", "method": "POST", "message": "emulated"}
+    return {name: values.get(name, value) if value is None else value for name, value in defaults.items()}
