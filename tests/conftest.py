@@ -209,6 +209,21 @@ def emulated_hub(_module_hub: HubEmulator, airflow_connection: Callable[..., str
 
 
 @pytest.fixture
+def no_client_retries(emulated_hub: HubEmulator, airflow_connection: Callable[..., str]) -> None:
+    """Point the default connection at the emulated Hub without the client's own retries.
+
+    Every Hub error then reaches the task at once, for tests of what the task (or Airflow's own
+    retries) makes of it.
+    """
+    airflow_connection(
+        "huggingface_default",
+        host=emulated_hub.url,
+        password=emulated_hub.write_token,
+        extra={"max_retries": 0},
+    )
+
+
+@pytest.fixture
 def writes(emulated_hub: HubEmulator) -> Callable[..., list[tuple[str, str]]]:
     """Return a function listing the requests that could change something, oldest first."""
 

@@ -59,17 +59,6 @@ def window_dag(emulated_hub, stored_leases, monkeypatch):
     return load
 
 
-@pytest.fixture
-def no_client_retries(emulated_hub, airflow_connection):
-    """Let every Hub error reach the tasks at once, without the client's own retries."""
-    airflow_connection(
-        "huggingface_default",
-        host=emulated_hub.url,
-        password=emulated_hub.write_token,
-        extra={"max_retries": 0},
-    )
-
-
 def states(result) -> dict[str, str | None]:
     return {task_id: task.state for task_id, task in result.tasks.items()}
 

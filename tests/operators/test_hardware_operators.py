@@ -188,13 +188,7 @@ def test_an_upgrade_that_times_out_says_the_gpu_is_still_requested_and_billed(em
     assert "only a downgrade or a pause stops that" in str(caught.value)
 
 
-def test_a_transient_hub_error_is_left_to_airflows_retries(emulated_hub, airflow_connection):
-    airflow_connection(
-        "huggingface_default",
-        host=emulated_hub.url,
-        password=emulated_hub.write_token,
-        extra={"max_retries": 0},
-    )
+def test_a_transient_hub_error_is_left_to_airflows_retries(emulated_hub, no_client_retries):
     emulated_hub.add_space(SPACE, hardware="cpu-basic")
     emulated_hub.add_fault("server_error", space_id=SPACE, status=503)
 
@@ -267,13 +261,7 @@ def test_downgrade_of_a_space_whose_gpu_build_failed_moves_it_to_cpu_basic(emula
     assert (result["stage"], result["hardware"]) == ("RUNNING", "cpu-basic")
 
 
-def test_downgrade_is_sent_even_when_the_runtime_cannot_be_read(emulated_hub, airflow_connection):
-    airflow_connection(
-        "huggingface_default",
-        host=emulated_hub.url,
-        password=emulated_hub.write_token,
-        extra={"max_retries": 0},
-    )
+def test_downgrade_is_sent_even_when_the_runtime_cannot_be_read(emulated_hub, no_client_retries):
     emulated_hub.add_space(SPACE, hardware=GPU)
     emulated_hub.add_fault("server_error", space_id=SPACE, method="GET", count=1)
 
@@ -310,17 +298,6 @@ def test_downgrade_without_the_pause_fallback_fails_loudly_when_refused(emulated
 
 
 # -- a downgrade that keeps trying -----------------------------------------------------------------
-
-
-@pytest.fixture
-def no_client_retries(emulated_hub, airflow_connection):
-    """Let every Hub error reach the task at once, without the client's own retries."""
-    airflow_connection(
-        "huggingface_default",
-        host=emulated_hub.url,
-        password=emulated_hub.write_token,
-        extra={"max_retries": 0},
-    )
 
 
 @pytest.mark.parametrize("status", [503, 429], ids=["server-errors", "rate-limited"])

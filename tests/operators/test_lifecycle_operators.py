@@ -42,13 +42,7 @@ def test_pause_sends_nothing_when_the_space_is_already_paused(emulated_hub, writ
     assert "Space demo/app is already paused; nothing to send" in airflow_logs.text
 
 
-def test_pause_is_sent_even_when_the_runtime_cannot_be_read(emulated_hub, writes, airflow_connection):
-    airflow_connection(
-        "huggingface_default",
-        host=emulated_hub.url,
-        password=emulated_hub.write_token,
-        extra={"max_retries": 0},
-    )
+def test_pause_is_sent_even_when_the_runtime_cannot_be_read(emulated_hub, writes, no_client_retries):
     emulated_hub.add_space(SPACE, hardware=GPU)
     emulated_hub.add_fault("server_error", space_id=SPACE, method="GET", count=1)
 
