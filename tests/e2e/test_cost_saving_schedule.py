@@ -9,9 +9,7 @@ twentieth of a second; the DAG's waits poll as often.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import uuid
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,20 +34,14 @@ ZONES = {
 DAY_HARDWARE = {"pause": "cpu-upgrade", "downgrade": "t4-small"}
 
 
-def load_module(monkeypatch: pytest.MonkeyPatch, **settings: str) -> Any:
+def load_module(load_example: Any, **settings: str) -> Any:
     """Load the DAG file as a deployment parses it, its constants set through the environment."""
-    for name, value in {"SPACES_SCHEDULE_CONN_ID": "huggingface_default", **settings}.items():
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location(f"cost_saving_schedule_{uuid.uuid4().hex}", DAG_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(DAG_FILE.name, SPACES_SCHEDULE_CONN_ID="huggingface_default", **settings)
 
 
 @pytest.fixture
-def schedule(monkeypatch):
-    return load_module(monkeypatch)
+def schedule(load_example):
+    return load_module(load_example)
 
 
 def entry(zone: str, **changes: Any) -> dict[str, Any]:
@@ -116,14 +108,14 @@ def test_a_bad_entry_is_refused_naming_it(schedule, bad, message):
         schedule.load_schedule([entry("Europe/Paris", **bad)])
 
 
-def test_a_bad_schedule_fails_the_plan_before_any_request(emulated_hub, run_dag, monkeypatch):
+def test_a_bad_schedule_fails_the_plan_before_any_request(emulated_hub, run_dag, monkeypatch, load_example):
     monkeypatch.setenv(
         "AIRFLOW_VAR_SPACES_COST_SCHEDULE",
         json.dumps([entry("Europe/Paris"), entry("Mars/Olympus_Mons", space_id="demo/other")]),
     )
     emulated_hub.add_space("demo/app", hardware="cpu-upgrade")
 
-    result = run_dag(load_module(monkeypatch).dag, logical_date=FRIDAY_EVENING_UTC)
+    result = run_dag(load_module(load_example).dag, logical_date=FRIDAY_EVENING_UTC)
 
     assert result.state == "failed"
     assert result.tasks["plan"].state == "failed"
@@ -198,7 +190,9 @@ def shown_names(run_id: str) -> set[str]:
 
 
 @pytest.mark.slow
-def test_200_mapped_spaces_each_end_where_the_schedule_wants_them(emulated_hub, run_dag, monkeypatch):
+def test_200_mapped_spaces_each_end_where_the_schedule_wants_them(
+    emulated_hub, run_dag, monkeypatch, load_example
+):
     spaces = fleet()
     for space in spaces:
         seed(emulated_hub, space)
@@ -207,7 +201,7 @@ def test_200_mapped_spaces_each_end_where_the_schedule_wants_them(emulated_hub, 
     ]
     monkeypatch.setenv("AIRFLOW_VAR_SPACES_COST_SCHEDULE", json.dumps(listed))
     emulated_hub.set_speed(600)
-    dag = load_module(monkeypatch, SPACES_SCHEDULE_POLL_SECONDS="0.05").dag
+    dag = load_module(load_example, SPACES_SCHEDULE_POLL_SECONDS="0.05").dag
 
     result = run_dag(dag, logical_date=FRIDAY_EVENING_UTC)
 

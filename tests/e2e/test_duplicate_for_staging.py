@@ -5,9 +5,7 @@ the token leaves the run, not even in the error of a Hub that echoes a secret ba
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ WEBHOOK_VALUE = "https://hooks.example.invalid/T0-5e4d3c"
 
 
 @pytest.fixture
-def staging_dag(emulated_hub, airflow_connection, monkeypatch):
+def staging_dag(emulated_hub, airflow_connection, monkeypatch, load_example):
     """Return the DAG, its secret values defined as a deployment would: a connection, a Variable."""
     airflow_connection("staging_model_api", conn_type="generic", password=API_VALUE)
     monkeypatch.setenv("AIRFLOW_VAR_STAGING_ALERTS_WEBHOOK", WEBHOOK_VALUE)
@@ -32,12 +30,7 @@ def staging_dag(emulated_hub, airflow_connection, monkeypatch):
         "SPACES_STAGING_POLL_SECONDS": "0.05",
         "SPACES_STAGING_TIMEOUT_SECONDS": "3600",
     }
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location(f"duplicate_for_staging_{uuid.uuid4().hex}", DAG_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example(DAG_FILE.name, **settings)
     emulated_hub.add_space(PRODUCTION, hardware="a10g-small", variables={"MODEL": "prod-model"})
     return module.dag
 

@@ -9,10 +9,8 @@ window takes are real Airflow Variables in the session's database.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ WINDOW_TASKS = ["take_gpu_lease", "upgrade", "wait_for_gpu", "train", "downgrade
 
 
 @pytest.fixture
-def window_dag(emulated_hub, stored_leases, monkeypatch):
+def window_dag(emulated_hub, stored_leases, load_example):
     """Return a function loading the example DAG, with the given seconds of placeholder work."""
 
     def load(work_seconds: float = 0.5) -> Any:
@@ -48,13 +46,7 @@ def window_dag(emulated_hub, stored_leases, monkeypatch):
             "SPACES_WINDOW_GPU_TIMEOUT_SECONDS": str(GPU_TIMEOUT),
             "SPACES_WINDOW_DOWNGRADE_TIMEOUT_SECONDS": "60",
         }
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        spec = importlib.util.spec_from_file_location(f"gpu_training_window_{uuid.uuid4().hex}", DAG_FILE)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.dag
+        return load_example(DAG_FILE.name, **settings).dag
 
     return load
 

@@ -5,10 +5,8 @@ an endpoint (only a token) is all that changes."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,19 +17,16 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "dags_examples").glob("*.py"))
 
 
-def test_the_ready_pipeline_runs_as_shipped_with_only_a_connection(emulated_hub, run_dag, monkeypatch):
+def test_the_ready_pipeline_runs_as_shipped_with_only_a_connection(
+    emulated_hub, run_dag, monkeypatch, load_example
+):
     for name in [name for name in os.environ if name.startswith("SPACES_")]:
         monkeypatch.delenv(name)
     emulated_hub.seed_demo()  # the Spaces the README's walk-through starts the emulator with
     # Real time, as in the walk-through: at the suite's 60x, a task slow to start on a loaded
     # machine would find the demo Space asleep after its hour of sleep time.
     emulated_hub.set_speed(1)
-    spec = importlib.util.spec_from_file_location(
-        f"space_ready_pipeline_{uuid.uuid4().hex}", ROOT / "dags_examples" / "space_ready_pipeline.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("space_ready_pipeline.py")
 
     result = run_dag(module.dag)
 

@@ -3,10 +3,8 @@ Hub: the work waits for the Space, and never starts when the Space cannot become
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +18,9 @@ TIMEOUT = 3600
 DEFERRING = "deferring the wait to the triggerer"
 
 
-def load_dag(monkeypatch: pytest.MonkeyPatch | None = None, **settings: str) -> Any:
+def load_dag(load_example: Any, **settings: str) -> Any:
     """Load the DAG file as a deployment parses it, its constants set through the environment."""
-    for name, value in settings.items():
-        assert monkeypatch is not None
-        monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location(f"space_ready_pipeline_{uuid.uuid4().hex}", DAG_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_example(DAG_FILE.name, **settings).dag
 
 
 SETTINGS = {
@@ -41,9 +32,9 @@ SETTINGS = {
 
 
 @pytest.fixture
-def pipeline(monkeypatch):
+def pipeline(load_example):
     """Return the DAG as it ships: its wait deferred to the triggerer (inline under dag.test)."""
-    return load_dag(monkeypatch, **SETTINGS)
+    return load_dag(load_example, **SETTINGS)
 
 
 def runtime_reads(hub: Any, space_id: str = SPACE) -> int:
@@ -70,8 +61,8 @@ def states(result: Any) -> dict[str, str | None]:
 
 
 @pytest.mark.parametrize("deferrable", ["true", "false"], ids=["deferred", "rescheduled"])
-def test_the_work_starts_once_the_space_runs_on_its_hardware(emulated_hub, monkeypatch, run_dag, deferrable):
-    pipeline = load_dag(monkeypatch, **SETTINGS, SPACES_READY_DEFERRABLE=deferrable)
+def test_the_work_starts_once_the_space_runs_on_its_hardware(emulated_hub, load_example, run_dag, deferrable):
+    pipeline = load_dag(load_example, **SETTINGS, SPACES_READY_DEFERRABLE=deferrable)
     emulated_hub.add_space(SPACE, hardware=GPU, stage="BUILDING")
     watcher = finish_the_build_after_the_first_read(emulated_hub)
 
