@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -44,9 +43,12 @@ from airflow_provider_spaces.hub.validation import validate_seconds, validate_st
 from airflow_provider_spaces.hub.waiting import StageTracker, check_stage
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+    from types import TracebackType
+
     from airflow.sdk import Connection
 
-    from airflow_provider_spaces.hub.aio import AsyncSpacesClient
+    from airflow_provider_spaces.hub.aio import AsyncSpacesClient, PooledClient
     from airflow_provider_spaces.hub.client import SpacesClient
     from airflow_provider_spaces.hub.models import (
         DuplicateResult,
@@ -197,26 +199,14 @@ class SpacesHook(BaseHook):
         )
         return SpacesClient(endpoint=settings.endpoint, token=settings.token, budget=budget, **options)
 
-    @asynccontextmanager
-    async def aclient(self) -> AsyncIterator[AsyncSpacesClient]:
-        """Yield an asynchronous client for a trigger, on the event loop's shared connection pool.
+    def aclient(self) -> AbstractAsyncContextManager[AsyncSpacesClient]:
+        """Return a context that yields an asynchronous client for a trigger, on the event loop's pool.
 
-        The connection is read without blocking the loop; the client counts its calls in the
-        same per-token budget as every other client of this process.
+        ``async with hook.aclient() as client`` reads the connection without blocking the loop;
+        the client counts its calls in the same per-token budget as every other client of this
+        process.
         """
-        # Imported here: httpx is only needed where a trigger runs.
-        from airflow_provider_spaces.hub.aio import pooled_client
-
-        settings = await self.aget_settings()
-        options = _client_options(settings)
-        async with pooled_client(
-            endpoint=settings.endpoint,
-            token=settings.token,
-            quota=settings.rate_limit_quota,
-            window_seconds=settings.rate_limit_window,
-            **options,
-        ) as client:
-            yield client
+        return _PooledHookClient(self)
 
     # -- the Hub's Space calls, as the operators, sensor and trigger use them ----------------
     # Each passes straight through to the client method of the same name; see SpacesClient for
@@ -451,6 +441,49 @@ def _client_options(settings: HubSettings) -> dict[str, Any]:
         retry["total_timeout"] = settings.max_retry_wait
     options["retry"] = RetryPolicy(**retry)
     return options
+
+
+class _PooledHookClient:
+    """What :meth:`SpacesHook.aclient` returns: the connection read on entry, then a pooled client.
+
+    A class rather than a generator-based context manager, for the reason
+    :class:`~airflow_provider_spaces.hub.aio.PooledClient` gives: a trigger holds it while it waits.
+    """
+
+    __slots__ = ("_hook", "_use")
+
+    def __init__(self, hook: SpacesHook) -> None:
+        self._hook: SpacesHook | None = hook
+        self._use: PooledClient | None = None
+
+    async def __aenter__(self) -> AsyncSpacesClient:
+        # Imported here: httpx is only needed where a trigger runs.
+        from airflow_provider_spaces.hub.aio import pooled_client
+
+        if self._hook is None:
+            raise RuntimeError("a hook's client context is entered once")
+        hook, self._hook = self._hook, None
+        settings = await hook.aget_settings()
+        use = pooled_client(
+            endpoint=settings.endpoint,
+            token=settings.token,
+            quota=settings.rate_limit_quota,
+            window_seconds=settings.rate_limit_window,
+            **_client_options(settings),
+        )
+        client = await use.__aenter__()
+        self._use = use
+        return client
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        use, self._use = self._use, None
+        if use is not None:
+            await use.__aexit__(exc_type, exc, traceback)
 
 
 def _wait_timeout(

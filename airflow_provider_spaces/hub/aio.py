@@ -18,8 +18,7 @@ import random
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -42,7 +41,7 @@ from airflow_provider_spaces.hub.protocol import (
 )
 from airflow_provider_spaces.hub.retry import RetryPolicy, short_reason
 
-__all__ = ["AsyncSpacesClient", "pooled_client"]
+__all__ = ["AsyncSpacesClient", "PooledClient", "pooled_client"]
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +132,17 @@ class AsyncSpacesClient(HubExchange):
 
     # -- calls ----------------------------------------------------------------------------------
 
-    async def get_space_runtime(self, space_id: str, *, paced: bool = False) -> SpaceRuntime:
+    async def get_space_runtime(
+        self, space_id: str, *, paced: bool = False, turn_taken: bool = False
+    ) -> SpaceRuntime:
         """Return the runtime of a Space: stage, hardware, sleep time, storage.
 
         :param paced: wait for this token's turn in the ``budget`` first (the reads of a wait loop).
+        :param turn_taken: the caller took the first attempt's turn already (:meth:`take_turn`);
+            a retry still waits for a turn of its own.
         """
         call = protocol.runtime_call(space_id)
-        answer = await self._send(call, paced=paced)
+        answer = await self._send(call, paced=paced, turn_taken=turn_taken)
         return SpaceRuntime.from_payload(
             space_id, answer.payload, endpoint=self.endpoint, request_id=answer.request_id
         )
@@ -148,23 +151,37 @@ class AsyncSpacesClient(HubExchange):
         """Return whom the token belongs to and its role."""
         return WhoAmI.from_payload((await self._send(protocol.whoami_call())).payload)
 
+    def take_turn(self) -> Awaitable[float]:
+        """Wait for this token's turn in the ``budget`` for one paced read; return the seconds waited.
+
+        A wait loop takes its turn before it starts the read (``turn_taken=True``), so that the
+        many loops queued for their turns each hold one small coroutine, not a read begun.
+        Returns the awaitable itself rather than wrapping it in a coroutine of its own, which
+        every queued loop would hold too.
+        """
+        if self.budget is None:
+            return _no_wait()
+        return wait_for_turn(self.budget, self._sleep)
+
     # -- sending --------------------------------------------------------------------------------
 
-    async def _send(self, call: HubCall, *, paced: bool = False) -> HubAnswer:
+    async def _send(self, call: HubCall, *, paced: bool = False, turn_taken: bool = False) -> HubAnswer:
         """Send ``call``, retrying as the policy and the call's idempotency allow."""
         attempts = self._retry_loop(call)
+        wait_turn = paced and not turn_taken
         while True:
             try:
-                return await self._attempt(call, paced=paced)
+                return await self._attempt(call, paced=paced, wait_turn=wait_turn)
             except HubError as error:
                 delay = attempts.after_failure(error)
                 if delay is None:
                     raise
+            wait_turn = paced
             await self._sleep(delay)
 
-    async def _attempt(self, call: HubCall, *, paced: bool) -> HubAnswer:
-        """Send ``call`` once (in its turn of the budget when ``paced``) and read the whole answer."""
-        if self.budget is not None and paced:
+    async def _attempt(self, call: HubCall, *, paced: bool, wait_turn: bool) -> HubAnswer:
+        """Send ``call`` once (after its turn in the budget when ``wait_turn``) and read the answer."""
+        if self.budget is not None and wait_turn:
             await wait_for_turn(self.budget, self._sleep)
         held = self._count_in_budget(paced=paced)
         if held > 0:
@@ -189,6 +206,10 @@ class AsyncSpacesClient(HubExchange):
 
 
 _SHARED_RNG = random.Random()
+
+
+async def _no_wait() -> float:
+    return 0.0
 
 
 def new_http_client() -> httpx.AsyncClient:
@@ -235,11 +256,16 @@ async def wait_for_turn(budget: PollBudget, sleep: Sleep = asyncio.sleep) -> flo
         gate = gates[loop] = asyncio.Lock()
 
     waited = 0.0
-    async with gate:
+    # acquire() and release() rather than ``async with``: the context manager's own coroutine
+    # would be one more frame held by every caller queued here.
+    await gate.acquire()
+    try:
         while (wait := budget.delay()) > 0:
             await sleep(wait)
             waited += wait
         budget.take()
+    finally:
+        gate.release()
     return waited
 
 
@@ -253,7 +279,8 @@ class _Pool:
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(_MAX_CONNECTIONS))
     # Clients are shared too: a thousand triggers of one connection need one client, not a thousand.
     clients: dict[tuple[Any, ...], AsyncSpacesClient] = field(default_factory=dict)
-    client_users: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+    # Counted by client, not by key: a use then holds the shared client, not a key of its own.
+    client_users: Counter[AsyncSpacesClient] = field(default_factory=Counter)
 
 
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
@@ -261,8 +288,7 @@ _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.We
 _OPENING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-@asynccontextmanager
-async def pooled_client(
+def pooled_client(
     *,
     endpoint: str | None,
     token: str | None,
@@ -272,8 +298,8 @@ async def pooled_client(
     user_agent: str | None = None,
     quota: int | None = None,
     window_seconds: float | None = None,
-) -> AsyncIterator[AsyncSpacesClient]:
-    """Yield this event loop's client for these settings, on the loop's one connection pool.
+) -> PooledClient:
+    """Return a context that yields this event loop's client for these settings, on the loop's pool.
 
     Every user of the same endpoint, token and options on one loop gets the same client; all of
     them share the loop's pool, which opens with its first user and closes when its last one
@@ -281,30 +307,91 @@ async def pooled_client(
     budget when this is its first use in the process (the free user's quota when None); the
     Hub's headers correct it.
     """
-    resolved = resolve_endpoint(endpoint)
-    loop = asyncio.get_running_loop()
-    pool = await _pool_of(loop)
-    # The key holds the token's hash, never the token: a key may end up in a debugger or a log.
-    key = (budget_key(resolved, token), connect_timeout, read_timeout, retry, user_agent)
-    pool.users += 1
-    pool.client_users[key] += 1
-    try:
-        client = pool.clients.get(key)
-        if client is None:
-            client = pool.clients[key] = AsyncSpacesClient(
-                endpoint=resolved,
-                token=token,
-                connect_timeout=DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
-                read_timeout=DEFAULT_READ_TIMEOUT if read_timeout is None else read_timeout,
-                retry=retry,
-                user_agent=user_agent,
-                budget=shared_budget(resolved, token, quota=quota, window_seconds=window_seconds),
-                http=pool.http,
-                slots=pool.slots,
-            )
-        yield client
-    finally:
-        await _leave(loop, pool, key)
+    return PooledClient(
+        endpoint=endpoint,
+        token=token,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retry=retry,
+        user_agent=user_agent,
+        quota=quota,
+        window_seconds=window_seconds,
+    )
+
+
+class PooledClient:
+    """One use of an event loop's shared client: :func:`pooled_client` returns it, ``async with`` enters it.
+
+    A small class rather than a generator-based context manager: a trigger holds its use for as
+    long as it waits, hours perhaps, and a suspended generator would keep every argument and local
+    of the call alive with it. Once entered, this holds the pool and the client, which every use
+    shares, and nothing of its own.
+    """
+
+    __slots__ = ("_client", "_pool", "_settings")
+
+    def __init__(self, **settings: Any) -> None:
+        self._settings: dict[str, Any] | None = settings
+        self._pool: _Pool | None = None
+        self._client: AsyncSpacesClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(entered={self._pool is not None})"
+
+    async def __aenter__(self) -> AsyncSpacesClient:
+        if self._settings is None:
+            raise RuntimeError("a pooled client is entered once")
+        # Let go of the settings (the token among them) as soon as the client holds them.
+        settings, self._settings = self._settings, None
+        resolved = resolve_endpoint(settings["endpoint"])
+        token = settings["token"]
+        pool = await _pool_of(asyncio.get_running_loop())
+        # The key holds the token's hash, never the token: a key may end up in a debugger or a log.
+        key = (
+            budget_key(resolved, token),
+            settings["connect_timeout"],
+            settings["read_timeout"],
+            settings["retry"],
+            settings["user_agent"],
+        )
+        pool.users += 1
+        try:
+            client = pool.clients.get(key)
+            if client is None:
+                client = pool.clients[key] = AsyncSpacesClient(
+                    endpoint=resolved,
+                    token=token,
+                    connect_timeout=_or_default(settings["connect_timeout"], DEFAULT_CONNECT_TIMEOUT),
+                    read_timeout=_or_default(settings["read_timeout"], DEFAULT_READ_TIMEOUT),
+                    retry=settings["retry"],
+                    user_agent=settings["user_agent"],
+                    budget=shared_budget(
+                        resolved, token, quota=settings["quota"], window_seconds=settings["window_seconds"]
+                    ),
+                    http=pool.http,
+                    slots=pool.slots,
+                )
+        except BaseException:
+            # A bad setting: this use ends here, and closes the pool if it opened it.
+            await _leave(pool, None)
+            raise
+        pool.client_users[client] += 1
+        self._pool, self._client = pool, client
+        return client
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await _leave(pool, self._client)
+
+
+def _or_default(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 async def _pool_of(loop: asyncio.AbstractEventLoop) -> _Pool:
@@ -322,13 +409,17 @@ async def _pool_of(loop: asyncio.AbstractEventLoop) -> _Pool:
         return pool
 
 
-async def _leave(loop: asyncio.AbstractEventLoop, pool: _Pool, key: tuple[Any, ...]) -> None:
-    """Let go of one use of a pooled client; the last user of the pool closes it."""
-    pool.client_users[key] -= 1
-    if pool.client_users[key] <= 0:
-        del pool.client_users[key]
-        pool.clients.pop(key, None)
+async def _leave(pool: _Pool, client: AsyncSpacesClient | None) -> None:
+    """Let go of one use of the pool and of ``client``; the last user of each lets it go."""
+    if client is not None:
+        pool.client_users[client] -= 1
+        if pool.client_users[client] <= 0:
+            del pool.client_users[client]
+            # A loop holds a handful of clients at most: finding its key is a short walk.
+            for key in [key for key, shared in pool.clients.items() if shared is client]:
+                del pool.clients[key]
     pool.users -= 1
+    loop = asyncio.get_running_loop()
     if pool.users == 0 and _POOLS.get(loop) is pool:
         # Forgotten before closing, so that a user arriving meanwhile opens a fresh pool.
         del _POOLS[loop]

@@ -63,6 +63,13 @@ class HubExchange:
         """
         return self._rate_limit
 
+    def redact(self, text: str) -> str:
+        """Return ``text`` with this client's token replaced by ``***``.
+
+        The client's own errors never hold the token; this is for text from anywhere else.
+        """
+        return text.replace(self._token, "***") if self._token else text
+
     def _retry_loop(self, call: HubCall) -> RetryLoop:
         """Return the attempts ``call`` gets, as the policy and the call's idempotency allow."""
         return RetryLoop(

@@ -10,9 +10,10 @@ to that same string.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from airflow_provider_spaces.hub.errors import UnexpectedResponseError
@@ -198,6 +199,10 @@ def parse_timestamp(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+# The ``raw`` of a runtime kept without its payload: one empty mapping that nothing can change.
+_NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class SpaceRuntime:
     """The runtime of a Space: where it is in its life, on which hardware, with which settings.
@@ -274,6 +279,14 @@ class SpaceRuntime:
     def arrived(self, flavor: str) -> bool:
         """Tell whether the Space runs, and runs on ``flavor`` (not merely asked for it)."""
         return self.stage == SpaceStage.RUNNING and self.hardware == flavor
+
+    def without_payload(self) -> SpaceRuntime:
+        """Return this runtime without ``raw``, for a watcher that keeps the last read for hours.
+
+        The Hub's whole payload weighs more than everything else here; a triggerer holding the
+        last read of a thousand Spaces needs only the modelled fields.
+        """
+        return replace(self, raw=_NO_PAYLOAD)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the small JSON-friendly summary that tasks push to XCom."""

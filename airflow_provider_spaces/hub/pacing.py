@@ -99,6 +99,9 @@ class PollSchedule:
     :param rng: the random source; a shared module-level one when None.
     """
 
+    # Slots: a triggerer keeps one schedule per waiting trigger, a thousand of them or more.
+    __slots__ = ("_rng", "_state", "_step", "factor", "initial", "jitter", "maximum")
+
     def __init__(
         self,
         initial: float,

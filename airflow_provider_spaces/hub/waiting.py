@@ -279,6 +279,9 @@ class StageTracker:
     caller, on whatever clock it waits with.
     """
 
+    # Slots: a triggerer keeps one tracker per waiting trigger.
+    __slots__ = ("_last", "_since")
+
     def __init__(self) -> None:
         self._last: _State | None = None
         self._since = 0.0

@@ -233,6 +233,76 @@ def test_watchers_on_one_loop_take_turns_in_the_order_they_asked(fake_time: Any)
     assert fake_time.now - 1000.0 == pytest.approx(19.0)
 
 
+class CountingBudget(PollBudget):
+    """A budget that counts the calls it lets go."""
+
+    taken = 0
+
+    def take(self) -> None:
+        self.taken += 1
+        super().take()
+
+
+@pytest.mark.parametrize(("answers", "counted"), [([200], 1), ([503, 200], 2)], ids=["read", "retried"])
+def test_a_turn_taken_before_the_read_counts_once_and_a_retry_waits_for_another(
+    hub: Any, make_async: Any, fake_time: Any, runtime: Any, answers: list[int], counted: int
+) -> None:
+    turns = CountingBudget(clock=fake_time.clock)
+    for status in answers:
+        hub.reply(
+            "GET", RUNTIME_PATH, runtime("RUNNING") if status == 200 else {"error": "busy"}, status=status
+        )
+
+    async def read() -> str:
+        async with make_async(budget=turns) as client:
+            await client.take_turn()
+            return str((await client.get_space_runtime("demo/app", paced=True, turn_taken=True)).stage)
+
+    assert run(read()) == "RUNNING"
+    assert len(hub.calls()) == len(answers)
+    assert turns.taken == counted
+
+
+def test_a_client_without_a_budget_takes_its_turn_at_once(make_async: Any) -> None:
+    async def turn() -> float:
+        async with make_async() as client:
+            return await client.take_turn()
+
+    assert run(turn()) == 0.0
+
+
+def test_a_client_redacts_its_token_from_any_text(make_async: Any, token: str) -> None:
+    async def both() -> tuple[str, str]:
+        async with make_async() as signed, make_async(token=None) as anonymous:
+            return signed.redact(f"got {token}!"), anonymous.redact(f"got {token}!")
+
+    assert run(both()) == ("got ***!", f"got {token}!")
+
+
+def test_a_pooled_client_refused_for_a_bad_setting_leaves_no_user_behind(hub: Any, token: str) -> None:
+    async def main() -> Any:
+        async with pooled_client(endpoint=hub.url, token=token) as first:
+            with pytest.raises(ValueError, match="read_timeout"):
+                async with pooled_client(endpoint=hub.url, token=token, read_timeout=-1):
+                    pass
+            pool = first._http
+        return pool
+
+    # Had the refused use stayed counted, its pool would still be open after the last real user.
+    assert run(main()).is_closed
+
+
+def test_a_pooled_client_is_entered_once(hub: Any, token: str) -> None:
+    async def twice() -> None:
+        use = pooled_client(endpoint=hub.url, token=token)
+        async with use:
+            with pytest.raises(RuntimeError, match="entered once"):
+                async with use:
+                    pass
+
+    run(twice())
+
+
 def test_pooled_clients_share_one_connection_pool_per_loop_and_close_it_with_the_last(
     hub: Any, token: str, runtime: Any
 ) -> None:

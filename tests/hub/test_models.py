@@ -178,6 +178,25 @@ class TestSpaceRuntime:
     def test_the_raw_payload_stays_out_of_the_repr(self) -> None:
         assert "domains" not in repr(parse({"stage": "RUNNING", "domains": [{"domain": "x.hf.space"}]}))
 
+    def test_a_runtime_kept_without_its_payload_keeps_every_modelled_field(self) -> None:
+        runtime = parse(
+            {
+                "stage": "RUNTIME_ERROR",
+                "hardware": {"current": "a10g-large", "requested": "t4-small"},
+                "gcTimeout": 600,
+                "errorMessage": "CUDA out of memory",
+                "domains": [{"domain": "x.hf.space", "stage": "READY"}],
+            }
+        )
+
+        kept = runtime.without_payload()
+
+        assert kept == runtime
+        assert kept.to_dict() == runtime.to_dict()
+        assert (kept.request_id, kept.error_message) == (runtime.request_id, runtime.error_message)
+        assert dict(kept.raw) == {}
+        assert "domains" in runtime.raw
+
 
 class TestStages:
     def test_every_known_stage_belongs_to_exactly_one_group(self) -> None:
