@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -32,7 +33,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_spaces.hooks.spaces import SpacesHook
-from airflow_provider_spaces.hub import aio as _aio  # noqa: F401 - imported here, off the event loop
+from airflow_provider_spaces.hub.aio import AsyncSpacesClient  # imported here, off the event loop
 from airflow_provider_spaces.hub.errors import HubError, InvalidArgumentError, SpaceStageError
 from airflow_provider_spaces.hub.models import SpaceRuntime, SpaceStage
 from airflow_provider_spaces.hub.pacing import PollSchedule
@@ -248,7 +249,17 @@ class SpaceStageTrigger(BaseTrigger):
         self.max_poll_interval = float(max_poll_interval)
         self.leaving = str(leaving) if leaving is not None else None
         self._last: SpaceRuntime | None = None
-        self._hook: SpacesHook | None = None
+        self._client: AsyncSpacesClient | None = None
+
+    @property
+    def log(self) -> Any:
+        """Return the one logger every trigger of this class writes to.
+
+        Airflow's triggerer tells the triggers' lines apart by context variables it binds for
+        each trigger, not by logger, so a triggerer with a thousand waits needs one logger for
+        them, not a thousand (each costs about a kilobyte).
+        """
+        return type(self).logger()
 
     def __repr__(self) -> str:
         return f"SpaceStageTrigger(space_id={self.space_id!r}, target_stages={self.target_stages!r})"
@@ -282,7 +293,6 @@ class SpaceStageTrigger(BaseTrigger):
 
     async def _watch(self) -> SpaceStageEvent:
         schedule = PollSchedule(self.poll_interval, self.max_poll_interval)
-        hook = self._hook = SpacesHook(self.spaces_conn_id)
         self.log.info(
             "Watching Space %s until it is %s, at most until %s",
             self.space_id,
@@ -296,18 +306,17 @@ class SpaceStageTrigger(BaseTrigger):
         # deferral, where Airflow's scheduler can still hold the worker's report of the
         # deferral and take it for the end of the resumed task, which it then fails.
         await asyncio.sleep(min(self.poll_interval, max(0.0, self._time_left())))
-        async with hook.aclient() as client:
+        async with SpacesHook(self.spaces_conn_id).aclient() as client:
+            self._client = client
             while True:
                 try:
-                    runtime = await asyncio.wait_for(
-                        client.get_space_runtime(self.space_id, paced=True),
-                        timeout=max(self._time_left(), _LAST_READ_SECONDS),
-                    )
+                    runtime = await _within(max(self._time_left(), _LAST_READ_SECONDS), self._read(client))
                 except asyncio.TimeoutError:
                     return self._timeout_event()
-                self._last = runtime
-
                 check = check_stage(runtime, target_stages=self.target_stages, hardware=self.hardware)
+                # Kept for the events that end without a check (a timeout, an error): without the
+                # Hub's whole payload, which a thousand waits would otherwise hold between reads.
+                self._last = runtime.without_payload()
                 self._log_progress(tracker, check, time.monotonic() - started)
                 if leaving is not None and str(runtime.stage) != leaving:
                     leaving = None
@@ -316,7 +325,17 @@ class SpaceStageTrigger(BaseTrigger):
                 left = self._time_left()
                 if left <= 0:
                     return self._timeout_event()
-                await asyncio.sleep(min(schedule.next_wait((runtime.stage, runtime.hardware)), left))
+                del runtime, check
+                await asyncio.sleep(min(schedule.next_wait(_state_of(self._last)), left))
+
+    async def _read(self, client: AsyncSpacesClient) -> SpaceRuntime:
+        """Read the Space in this token's turn, taken before the read begins.
+
+        Most of a fleet's waits spend their time queued for a turn: queued this way, each holds
+        this coroutine and the turn's, not a request half built.
+        """
+        await client.take_turn()
+        return await client.get_space_runtime(self.space_id, paced=True, turn_taken=True)
 
     def _time_left(self) -> float:
         return self.deadline - time.time()
@@ -367,9 +386,9 @@ class SpaceStageTrigger(BaseTrigger):
         else:
             reason = REASON_UNEXPECTED_ERROR
             message = f"{type(error).__name__}: {error}"
-        if self._hook is not None:
+        if self._client is not None:
             # The client's errors never hold the token; anything else raised on the way might.
-            message = self._hook.redact(message)
+            message = self._client.redact(message)
         last = self._last
         return SpaceStageEvent(
             WaitStatus.ERROR,
@@ -379,6 +398,28 @@ class SpaceStageTrigger(BaseTrigger):
             last.to_dict() if last else None,
             getattr(error, "request_id", None) or (last.request_id if last else None),
         )
+
+
+if sys.version_info >= (3, 11):
+
+    async def _within(seconds: float, read: Awaitable[SpaceRuntime]) -> SpaceRuntime:
+        """Await ``read`` for at most ``seconds``; raise ``asyncio.TimeoutError`` after that.
+
+        ``asyncio.timeout`` cancels the read in place; ``asyncio.wait_for`` (before 3.11) would
+        wrap it in a task of its own, about half a kilobyte more per waiting trigger.
+        """
+        async with asyncio.timeout(seconds):
+            return await read
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _within(seconds: float, read: Awaitable[SpaceRuntime]) -> SpaceRuntime:
+        return await asyncio.wait_for(read, seconds)
+
+
+def _state_of(runtime: SpaceRuntime) -> tuple[object, object]:
+    """Return what a poll schedule starts over on: a change of stage or of hardware."""
+    return (runtime.stage, runtime.hardware)
 
 
 def _utc(epoch_seconds: float) -> str:

@@ -253,6 +253,32 @@ def test_neither_events_nor_log_lines_hold_the_token(
     assert "Space demo/none: wait ended (error, final_hub_error)" in logged
 
 
+def test_an_unexpected_error_that_quotes_the_token_reaches_the_task_without_it(
+    hub: HubEmulator, connection: str, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.add_space(SPACE, stage="BUILDING")
+
+    def leaky_check(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"could not judge the read made with {token}")
+
+    monkeypatch.setattr("airflow_provider_spaces.triggers.spaces.check_stage", leaky_check)
+
+    [event] = events_of(trigger(connection))
+
+    assert (event["status"], event["reason"]) == ("error", "unexpected_error")
+    assert "could not judge the read made with ***" in event["message"]
+    assert token not in json.dumps(event)
+
+
+def test_every_trigger_writes_through_one_logger(connection: str) -> None:
+    # The triggerer tells the lines of its triggers apart by context, so one logger serves them
+    # all; a logger per trigger would cost a thousand waits about a megabyte.
+    first, second = trigger(connection), trigger(connection, space_id="demo/other")
+
+    assert first.log is second.log
+    assert first.log is SpaceStageTrigger.logger()
+
+
 def test_many_triggers_on_one_loop_stay_within_the_quota_and_each_gets_its_event(
     hub: HubEmulator, connection: str
 ) -> None:
