@@ -305,6 +305,46 @@ def test_many_triggers_on_one_loop_stay_within_the_quota_and_each_gets_its_event
     assert statuses[200] > 50  # more reads than one window allows: the budget spread them
 
 
+def test_triggers_stopped_while_queued_for_a_turn_let_the_others_through_and_close_the_pool(
+    airflow_connection: Callable[..., str], hub: HubEmulator, token: str
+) -> None:
+    # A quota of 200 calls per 10 s paces the thirty waits at 18 reads a second after a burst
+    # of ten: a third of a second in, most are queued for a turn, the first of them holding the
+    # turn while it sleeps until the budget lets it go, when all but the last three are stopped,
+    # as the triggerer stops the trigger of a task that was cleared or marked.
+    hub.set_speed(1)
+    hub.set_quota(200, window_seconds=10)
+    conn_id = airflow_connection(
+        "queued_hub",
+        host=hub.url,
+        password=token,
+        extra=json.dumps({"rate_limit_quota": 200, "rate_limit_window": 10}),
+    )
+    spaces = [f"demo/queued-{number}" for number in range(30)]
+    for space_id in spaces:
+        hub.add_space(space_id, stage="BUILDING", build_seconds=0.5, start_seconds=0)
+    watchers = [trigger(conn_id, space_id=space_id, seconds=5) for space_id in spaces]
+
+    async def stop_most() -> list[Any]:
+        async def collect(watcher: SpaceStageTrigger) -> list[dict[str, Any]]:
+            return [event.payload async for event in watcher.run()]
+
+        waits = [asyncio.ensure_future(collect(watcher)) for watcher in watchers]
+        await asyncio.sleep(0.3)
+        for wait in waits[:-3]:
+            wait.cancel()
+        return await asyncio.gather(*waits, return_exceptions=True)
+
+    results = asyncio.run(stop_most())
+
+    assert all(isinstance(result, asyncio.CancelledError) for result in results[:-3])
+    # Had a stopped wait kept its turn, the others would have waited for it until their deadline.
+    assert [events[0]["status"] for events in results[-3:]] == ["success"] * 3
+    # The stopped waits gave up their uses of the loop's pool: the last wait to end closed it.
+    client = watchers[-1]._client
+    assert client is not None and client._http.is_closed
+
+
 # -- reading the event back ------------------------------------------------------------------------
 
 GOOD = {
