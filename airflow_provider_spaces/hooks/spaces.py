@@ -44,11 +44,10 @@ from airflow_provider_spaces.hub.waiting import StageTracker, check_stage
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
-    from types import TracebackType
 
     from airflow.sdk import Connection
 
-    from airflow_provider_spaces.hub.aio import AsyncSpacesClient, PooledClient
+    from airflow_provider_spaces.hub.aio import AsyncSpacesClient
     from airflow_provider_spaces.hub.client import SpacesClient
     from airflow_provider_spaces.hub.models import (
         DuplicateResult,
@@ -206,7 +205,21 @@ class SpacesHook(BaseHook):
         the client counts its calls in the same per-token budget as every other client of this
         process.
         """
-        return _PooledHookClient(self)
+        # Imported here: httpx is only needed where a trigger runs.
+        from airflow_provider_spaces.hub.aio import PooledClient
+
+        return PooledClient.reading(self._pooled_client_settings)
+
+    async def _pooled_client_settings(self) -> dict[str, Any]:
+        """Return :func:`~airflow_provider_spaces.hub.aio.pooled_client`'s keywords for this connection."""
+        settings = await self.aget_settings()
+        return {
+            "endpoint": settings.endpoint,
+            "token": settings.token,
+            "quota": settings.rate_limit_quota,
+            "window_seconds": settings.rate_limit_window,
+            **_client_options(settings),
+        }
 
     # -- the Hub's Space calls, as the operators, sensor and trigger use them ----------------
     # Each passes straight through to the client method of the same name; see SpacesClient for
@@ -441,49 +454,6 @@ def _client_options(settings: HubSettings) -> dict[str, Any]:
         retry["total_timeout"] = settings.max_retry_wait
     options["retry"] = RetryPolicy(**retry)
     return options
-
-
-class _PooledHookClient:
-    """What :meth:`SpacesHook.aclient` returns: the connection read on entry, then a pooled client.
-
-    A class rather than a generator-based context manager, for the reason
-    :class:`~airflow_provider_spaces.hub.aio.PooledClient` gives: a trigger holds it while it waits.
-    """
-
-    __slots__ = ("_hook", "_use")
-
-    def __init__(self, hook: SpacesHook) -> None:
-        self._hook: SpacesHook | None = hook
-        self._use: PooledClient | None = None
-
-    async def __aenter__(self) -> AsyncSpacesClient:
-        # Imported here: httpx is only needed where a trigger runs.
-        from airflow_provider_spaces.hub.aio import pooled_client
-
-        if self._hook is None:
-            raise RuntimeError("a hook's client context is entered once")
-        hook, self._hook = self._hook, None
-        settings = await hook.aget_settings()
-        use = pooled_client(
-            endpoint=settings.endpoint,
-            token=settings.token,
-            quota=settings.rate_limit_quota,
-            window_seconds=settings.rate_limit_window,
-            **_client_options(settings),
-        )
-        client = await use.__aenter__()
-        self._use = use
-        return client
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        use, self._use = self._use, None
-        if use is not None:
-            await use.__aexit__(exc_type, exc, traceback)
 
 
 def _wait_timeout(

@@ -331,9 +331,19 @@ class PooledClient:
     __slots__ = ("_client", "_pool", "_settings")
 
     def __init__(self, **settings: Any) -> None:
-        self._settings: dict[str, Any] | None = settings
+        self._settings: dict[str, Any] | Callable[[], Awaitable[dict[str, Any]]] | None = settings
         self._pool: _Pool | None = None
         self._client: AsyncSpacesClient | None = None
+
+    @classmethod
+    def reading(cls, read_settings: Callable[[], Awaitable[dict[str, Any]]]) -> PooledClient:
+        """Return a use whose settings (:func:`pooled_client`'s keywords) are read on entry.
+
+        For a hook, which reads its Airflow connection only once a trigger runs.
+        """
+        use = cls()
+        use._settings = read_settings
+        return use
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(entered={self._pool is not None})"
@@ -343,16 +353,18 @@ class PooledClient:
             raise RuntimeError("a pooled client is entered once")
         # Let go of the settings (the token among them) as soon as the client holds them.
         settings, self._settings = self._settings, None
+        if callable(settings):
+            settings = await settings()
         resolved = resolve_endpoint(settings["endpoint"])
         token = settings["token"]
         pool = await _pool_of(asyncio.get_running_loop())
         # The key holds the token's hash, never the token: a key may end up in a debugger or a log.
         key = (
             budget_key(resolved, token),
-            settings["connect_timeout"],
-            settings["read_timeout"],
-            settings["retry"],
-            settings["user_agent"],
+            settings.get("connect_timeout"),
+            settings.get("read_timeout"),
+            settings.get("retry"),
+            settings.get("user_agent"),
         )
         pool.users += 1
         try:
@@ -361,12 +373,15 @@ class PooledClient:
                 client = pool.clients[key] = AsyncSpacesClient(
                     endpoint=resolved,
                     token=token,
-                    connect_timeout=_or_default(settings["connect_timeout"], DEFAULT_CONNECT_TIMEOUT),
-                    read_timeout=_or_default(settings["read_timeout"], DEFAULT_READ_TIMEOUT),
-                    retry=settings["retry"],
-                    user_agent=settings["user_agent"],
+                    connect_timeout=_or_default(settings.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
+                    read_timeout=_or_default(settings.get("read_timeout"), DEFAULT_READ_TIMEOUT),
+                    retry=settings.get("retry"),
+                    user_agent=settings.get("user_agent"),
                     budget=shared_budget(
-                        resolved, token, quota=settings["quota"], window_seconds=settings["window_seconds"]
+                        resolved,
+                        token,
+                        quota=settings.get("quota"),
+                        window_seconds=settings.get("window_seconds"),
                     ),
                     http=pool.http,
                     slots=pool.slots,
